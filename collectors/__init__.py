@@ -1,0 +1,1 @@
+"""Collectors: turn probes, webhooks and imports into slamon CloudEvents."""

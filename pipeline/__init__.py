@@ -1,0 +1,1 @@
+"""The pipeline: transport, event store, ingest loop and Prometheus exporter."""

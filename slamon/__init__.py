@@ -1,0 +1,1 @@
+"""slamon: the command line and the wiring between collectors, pipeline and exporter."""

@@ -12,7 +12,7 @@ class ConfigError(SlamonError):
 
 
 class InvalidEventError(SlamonError):
-    """An event failed to parse or validate; ``code`` is a bounded label, ``reason`` is for humans."""
+    """An event failed to parse or validate: ``code`` is a bounded label, ``reason`` human."""
 
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(f"{code}: {reason}")

@@ -1,0 +1,248 @@
+"""The DuckDB event store: an idempotent ledger of events plus one typed table per type."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from operator import attrgetter
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.migrations import EVENT_COLUMNS, LATEST_VERSION, TABLE_OF_TYPE, migrate
+from pipeline.migrations import current_version as schema_version_of
+from sla.errors import StoreError
+from sla.events import CloudEvent
+
+T = TypeVar("T")
+
+_UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+# How DuckDB column types of the schema map to the Arrow types batches are built with.
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(),
+    "JSON": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "INTEGER": pa.int32(),
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "TIMESTAMP WITH TIME ZONE": _UTC_TIMESTAMP,
+}
+
+_INSERT_LEDGER = """
+INSERT INTO events (id, type, source, subject, time, ingested_at, raw)
+SELECT id, type, source, subject, time, current_timestamp, raw FROM _slamon_ledger
+ON CONFLICT DO NOTHING
+RETURNING id, type
+"""
+
+
+def _column(items: Sequence[object], attribute: str, type_: pa.DataType) -> pa.Array[Any]:
+    """One attribute of every item as an Arrow array."""
+    return pa.array(list(map(attrgetter(attribute), items)), type_)
+
+
+def _unique_by_id(
+    events: Sequence[CloudEvent], raw: Sequence[bytes]
+) -> tuple[list[CloudEvent], list[bytes]]:
+    """The first event of each id (and its raw JSON), in batch order."""
+    if len({e.id for e in events}) == len(events):
+        return list(events), list(raw)
+    seen: set[str] = set()
+    unique: list[CloudEvent] = []
+    unique_raw: list[bytes] = []
+    for event, event_raw in zip(events, raw, strict=True):
+        if event.id not in seen:
+            seen.add(event.id)
+            unique.append(event)
+            unique_raw.append(event_raw)
+    return unique, unique_raw
+
+
+class EventStore:
+    """A DuckDB database of events; safe to share between threads (calls are serialised).
+
+    Readers use `query`; times come back as UTC instants (the session time zone is UTC).
+    """
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        try:
+            self._connection: duckdb.DuckDBPyConnection | None = duckdb.connect(
+                self.path, read_only=read_only
+            )
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open the event store {self.path}: {exc}") from exc
+        self._lock = threading.Lock()
+        try:
+            # Date functions in readers' SQL (date_trunc, ...) then work in UTC on every host.
+            self._connection.execute("SET TimeZone = 'UTC'")
+            if read_only:
+                self.schema_version = self._check_version(self._connection)
+            else:
+                self.schema_version = migrate(self._connection)
+            self._table_schemas = self._read_table_schemas(self._connection)
+        except BaseException:
+            self._connection.close()
+            raise
+
+    def _check_version(self, connection: duckdb.DuckDBPyConnection) -> int:
+        version = schema_version_of(connection)
+        if version != LATEST_VERSION:
+            raise StoreError(
+                f"the event store {self.path} has schema version {version}, not "
+                f"{LATEST_VERSION}: open it writable once to migrate it"
+            )
+        return version
+
+    @staticmethod
+    def _read_table_schemas(connection: duckdb.DuckDBPyConnection) -> dict[str, pa.Schema]:
+        """The Arrow schema of each typed table, read from the catalog the migrations built."""
+        rows = connection.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+        fields: dict[str, list[pa.Field[Any]]] = {}
+        for table, column, data_type in rows:
+            if table not in TABLE_OF_TYPE.values():
+                continue
+            if data_type not in _ARROW_TYPES:
+                raise StoreError(f"column {table}.{column} has an unmapped type {data_type}")
+            fields.setdefault(table, []).append(pa.field(column, _ARROW_TYPES[data_type]))
+        return {table: pa.schema(table_fields) for table, table_fields in fields.items()}
+
+    def _run(self, what: str, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work` under the lock, turning DuckDB failures into `StoreError`."""
+        with self._lock:
+            if self._connection is None:
+                raise StoreError(f"the event store {self.path} is closed")
+            try:
+                return work(self._connection)
+            except duckdb.Error as exc:
+                raise StoreError(f"{what} failed in {self.path}: {exc}") from exc
+
+    def write_batch(
+        self, events: Sequence[CloudEvent], *, raw: Sequence[bytes] | None = None
+    ) -> int:
+        """Store the events whose id is not stored yet, in one transaction; return how many.
+
+        `raw` is the JSON each event arrived as, kept in the ledger; by default the event
+        is serialised again.
+        """
+        return sum(self.write_batch_by_type(events, raw=raw).values())
+
+    def write_batch_by_type(
+        self, events: Sequence[CloudEvent], *, raw: Sequence[bytes] | None = None
+    ) -> dict[str, int]:
+        """Like `write_batch`, returning the number of new events per type."""
+        if raw is not None and len(raw) != len(events):
+            raise ValueError(f"{len(raw)} raw messages for {len(events)} events")
+        unique, unique_raw = _unique_by_id(
+            events, [e.to_json() for e in events] if raw is None else raw
+        )
+        if not unique:
+            return {}
+        by_type: dict[str, list[CloudEvent]] = {}
+        for event in unique:
+            by_type.setdefault(event.type, []).append(event)
+        unknown = by_type.keys() - TABLE_OF_TYPE.keys()
+        if unknown:
+            raise StoreError(f"no table for event types {sorted(unknown)}")
+        ledger = pa.table(
+            {
+                "id": _column(unique, "id", pa.string()),
+                "type": _column(unique, "type", pa.string()),
+                "source": _column(unique, "source", pa.string()),
+                "subject": _column(unique, "subject", pa.string()),
+                "time": _column(unique, "time", _UTC_TIMESTAMP),
+                "raw": pa.array(list(map(bytes.decode, unique_raw)), pa.string()),
+            }
+        )
+        typed = {
+            TABLE_OF_TYPE[type_]: self._typed_rows(TABLE_OF_TYPE[type_], ledger, of_type)
+            for type_, of_type in by_type.items()
+        }
+        return self._run("writing a batch", lambda con: self._write(con, ledger, typed))
+
+    def _typed_rows(self, table: str, ledger: pa.Table, events: list[CloudEvent]) -> pa.Table:
+        """The rows of `table` for `events` (all of its type), column by column in table order."""
+        schema = self._table_schemas[table]
+        if len(events) < ledger.num_rows:
+            ledger = ledger.filter(pc.equal(ledger["type"], pa.scalar(events[0].type, pa.string())))
+        columns: dict[str, pa.Array[Any] | pa.ChunkedArray[Any]] = {
+            "event_id": ledger["id"],
+            "service": ledger["subject"],
+            "time": ledger["time"],
+        }
+        data = list(map(attrgetter("data"), events))
+        for field in schema:
+            if field.name not in EVENT_COLUMNS:
+                columns[field.name] = _column(data, field.name, field.type)
+        return pa.table(columns, schema=schema)
+
+    def _write(
+        self, con: duckdb.DuckDBPyConnection, ledger: pa.Table, typed: dict[str, pa.Table]
+    ) -> dict[str, int]:
+        """Insert the new ledger rows, then the typed rows of exactly those, in one transaction."""
+        con.begin()
+        try:
+            con.register("_slamon_ledger", ledger)
+            inserted = con.sql(_INSERT_LEDGER)
+            new = inserted.to_arrow_table() if inserted is not None else ledger.slice(0, 0)
+            for table, rows in typed.items():
+                fresh = rows.filter(pc.is_in(rows["event_id"], value_set=new["id"]))
+                if fresh.num_rows:
+                    con.register("_slamon_typed", fresh)
+                    con.execute(f'INSERT INTO "{table}" SELECT * FROM _slamon_typed')
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        finally:
+            con.unregister("_slamon_ledger")
+            con.unregister("_slamon_typed")
+        counts = pc.value_counts(new["type"]).to_pylist()
+        return {str(count["values"]): int(count["counts"]) for count in counts}
+
+    def counts_by_type(self) -> dict[str, int]:
+        """How many distinct events of each type are stored."""
+        rows = self._run(
+            "counting events",
+            lambda con: con.execute("SELECT type, count(*) FROM events GROUP BY type").fetchall(),
+        )
+        return {str(type_): int(count) for type_, count in rows}
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
+        """Run a parameterised SQL query and return its result as a polars DataFrame."""
+
+        def run(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+            relation = con.sql(sql, params=params)
+            if relation is None:
+                return pl.DataFrame()
+            frame: pl.DataFrame = relation.pl()
+            return frame
+
+        return self._run("a query", run)
+
+    def close(self) -> None:
+        """Close the database; later calls raise `StoreError`."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

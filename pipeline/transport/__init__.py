@@ -1,0 +1,35 @@
+"""Event transports: Kafka for deployments, an embedded one for a single process."""
+
+from __future__ import annotations
+
+from pipeline.transport.base import Backoff, Consumer, Headers, Message, Producer, Transport
+from pipeline.transport.embedded import EmbeddedTransport
+from pipeline.transport.kafka import KafkaTransport
+from sla.config import EmbeddedTransportConfig, KafkaTransportConfig
+
+__all__ = [
+    "Backoff",
+    "Consumer",
+    "EmbeddedTransport",
+    "Headers",
+    "KafkaTransport",
+    "Message",
+    "Producer",
+    "Transport",
+    "open_transport",
+]
+
+
+def open_transport(
+    config: KafkaTransportConfig | EmbeddedTransportConfig, *, backoff: Backoff | None = None
+) -> Transport:
+    """The transport `config` describes; `backoff` bounds how long Kafka connections retry."""
+    if isinstance(config, KafkaTransportConfig):
+        return KafkaTransport(
+            config.bootstrap,
+            partitions=config.partitions,
+            replication_factor=config.replication_factor,
+            client_id=config.client_id,
+            backoff=backoff,
+        )
+    return EmbeddedTransport()

@@ -1,0 +1,121 @@
+"""The transport contract shared by the Kafka and the embedded implementation."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from sla.errors import TransportError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One record as a consumer yields it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Headers = field(default_factory=list)
+
+
+class Producer(Protocol):
+    """Sends records; `flush` blocks until every record sent so far is acknowledged."""
+
+    def send(
+        self, topic: str, key: str | None, value: bytes, headers: Headers | None = None
+    ) -> None:
+        """Queue one record; records with the same key land in the same partition, in order."""
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait for every queued record; raise `TransportError` if any could not be delivered."""
+
+    def close(self) -> None:
+        """Flush what is queued and release the connection."""
+
+
+class Consumer(Protocol):
+    """A member of a consumer group that commits offsets only when told to."""
+
+    def poll_batch(self, max_records: int, timeout_s: float) -> list[Message]:
+        """Return up to `max_records` records, waiting at most `timeout_s` for the first one."""
+
+    def commit(self) -> None:
+        """Commit the position after every record returned so far."""
+
+    def close(self) -> None:
+        """Leave the group without committing."""
+
+
+class Transport(Protocol):
+    """A factory of producers and consumers over one cluster (or one process)."""
+
+    def producer(self) -> Producer:
+        """A new producer."""
+
+    def consumer(self, group_id: str, topics: list[str]) -> Consumer:
+        """A new consumer of `topics` in group `group_id`, starting at the committed offsets."""
+
+    def ensure_topics(self, topics: list[str]) -> None:
+        """Create the topics that do not exist yet."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Capped exponential backoff that gives up with `TransportError` after `deadline_s`.
+
+    `attempt_timeout_s` bounds one blocking attempt (connecting, committing), so that a dead
+    broker costs a few logged attempts rather than one silent hang.
+    """
+
+    deadline_s: float = 60.0
+    attempt_timeout_s: float = 10.0
+    initial_s: float = 0.2
+    max_s: float = 5.0
+
+    @property
+    def max_ms(self) -> int:
+        """`max_s` in milliseconds, for the client's own reconnect backoff."""
+        return int(self.max_s * 1000)
+
+    @property
+    def attempt_timeout_ms(self) -> int:
+        """`attempt_timeout_s` in milliseconds, never beyond the deadline."""
+        return int(min(self.attempt_timeout_s, self.deadline_s) * 1000)
+
+    def run(
+        self,
+        what: str,
+        attempt: Callable[[], T],
+        retriable: tuple[type[BaseException], ...],
+    ) -> T:
+        """Call `attempt` until it succeeds, logging each failure; give up at the deadline."""
+        give_up_at = time.monotonic() + self.deadline_s
+        delay = self.initial_s
+        failures = 0
+        while True:
+            try:
+                return attempt()
+            except retriable as exc:
+                failures += 1
+                remaining = give_up_at - time.monotonic()
+                if remaining <= 0:
+                    raise TransportError(
+                        f"{what} failed {failures} times over {self.deadline_s:g}s: {exc!r}"
+                    ) from exc
+                pause = min(delay, remaining)
+                log.warning(
+                    "%s failed (attempt %d), retrying in %.1fs: %r", what, failures, pause, exc
+                )
+                time.sleep(pause)
+                delay = min(delay * 2, self.max_s)

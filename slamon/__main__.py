@@ -1,0 +1,5 @@
+"""`python -m slamon` runs the CLI."""
+
+from slamon.cli import main
+
+main()

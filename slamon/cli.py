@@ -1,0 +1,158 @@
+"""The `slamon` command line."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from sla.config import KafkaTransportConfig, SlamonConfig
+from sla.errors import SlamonError
+from slamon.app import ingest_files, run_all, run_collectors, run_demo, run_pipeline
+from slamon.configfile import load_config
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Service-level monitoring and SLA pipeline.",
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+_state = {"debug": False}
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="slamon YAML config file.")]
+BootstrapOption = Annotated[
+    str | None,
+    typer.Option("--bootstrap", help="Kafka bootstrap servers; overrides the config's transport."),
+]
+DurationOption = Annotated[
+    float | None, typer.Option("--duration", help="Stop after this many seconds.")
+]
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _load(config: Path, bootstrap: str | None = None) -> SlamonConfig:
+
+    loaded = load_config(config)
+    if bootstrap is None:
+        return loaded
+    kafka = KafkaTransportConfig(
+        kind="kafka", bootstrap=bootstrap, topic_prefix=loaded.transport.topic_prefix
+    )
+    return loaded.model_copy(update={"transport": kafka})
+
+
+def _stop_on_signals(duration: float | None) -> threading.Event:
+    """An event set by SIGTERM, SIGINT or the end of `duration`."""
+    stop = threading.Event()
+
+    def _handler(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+    if duration is not None:
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
+    return stop
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="Config file to check.")]) -> None:
+    """Check a config file; print every problem with file, line and field."""
+    loaded = _load(config)
+    console.print(
+        f"[green]ok[/green] {config}: {len(loaded.services)} services, "
+        f"{len(loaded.calendars)} calendars, transport {loaded.transport.kind}"
+    )
+
+
+@app.command()
+def run(
+    config: ConfigOption, bootstrap: BootstrapOption = None, duration: DurationOption = None
+) -> None:
+    """Collectors, pipeline and exporter in one process."""
+
+    loaded = _load(config, bootstrap)
+    run_all(loaded, _stop_on_signals(duration), console)
+
+
+@app.command()
+def collect(
+    config: ConfigOption, bootstrap: BootstrapOption = None, duration: DurationOption = None
+) -> None:
+    """Run the collectors only, publishing to the configured transport."""
+
+    loaded = _load(config, bootstrap)
+    run_collectors(loaded, _stop_on_signals(duration), console)
+
+
+@app.command()
+def pipeline(
+    config: ConfigOption, bootstrap: BootstrapOption = None, duration: DurationOption = None
+) -> None:
+    """Run the pipeline only: ingest, store, compute and export."""
+
+    loaded = _load(config, bootstrap)
+    run_pipeline(loaded, _stop_on_signals(duration), console)
+
+
+@app.command()
+def ingest(
+    config: ConfigOption,
+    files: Annotated[list[Path], typer.Argument(help="JSONL files, one CloudEvent per line.")],
+    bootstrap: BootstrapOption = None,
+) -> None:
+    """Publish events from JSONL files; invalid lines go to the dead-letter topic."""
+
+    loaded = _load(config, bootstrap)
+    summary = ingest_files(loaded, files, console)
+    if summary.rejected:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def demo(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Demo config.")] = Path(
+        "examples/demo.yaml"
+    ),
+    duration: DurationOption = None,
+) -> None:
+    """The whole product in one process on bundled history plus live local probes."""
+
+    loaded = _load(config)
+    run_demo(loaded, _stop_on_signals(duration), console)
+
+
+def main() -> None:
+    """Entry point: run the CLI, printing slamon errors as one line."""
+    try:
+        app()
+    except SlamonError as exc:
+        if _state["debug"]:
+            raise
+        # soft_wrap keeps each FILE:LINE:COL problem on one line, whatever the terminal width.
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except Exception as exc:  # a bug, not bad input: still one line unless --debug
+        if _state["debug"]:
+            raise
+        console.print(
+            f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))}"
+            " (rerun with --debug for the traceback)",
+            highlight=False,
+        )
+        sys.exit(2)

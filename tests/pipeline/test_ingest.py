@@ -1,0 +1,179 @@
+"""The ingest loop over Kafka and the embedded transport: store, commit, redeliver, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import pytest
+
+from pipeline.ingest import BatchResult, IngestLoop, install_sigterm_handler
+from pipeline.store import EventStore
+from pipeline.transport import Backoff, EmbeddedTransport, KafkaTransport, Transport
+from sla.config import PipelineConfig
+from sla.errors import StoreError
+from sla.events import CloudEvent, new_event, topic_for
+
+
+class Restartable(Protocol):
+    """What the `kafka_broker` fixture (tests/conftest.py) offers: a broker of one test."""
+
+    @property
+    def bootstrap(self) -> str: ...
+    def start(self) -> str: ...
+    def stop(self) -> None: ...
+
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=[pytest.param("kafka", marks=pytest.mark.kafka), "embedded"])
+def transport(request: pytest.FixtureRequest) -> Transport:
+    """A Kafka transport on the session broker, or an embedded one."""
+    if request.param == "kafka":
+        bootstrap: str = request.getfixturevalue("kafka_bootstrap")
+        return KafkaTransport(bootstrap, partitions=3, backoff=Backoff(deadline_s=30.0))
+    return EmbeddedTransport(partitions=3)
+
+
+def config(group: str) -> PipelineConfig:
+    """Small batches and short polls, so tests see several cycles quickly."""
+    return PipelineConfig(group_id=group, batch_size=50, poll_timeout=0.3)
+
+
+def probes(services: list[str], count: int) -> list[CloudEvent]:
+    """`count` probe results per service, one per second from T0."""
+    return [
+        new_event(
+            "slamon.probe.v1",
+            service,
+            {"check": "health", "ok": n % 5 != 0, "latency_ms": 20.0},
+            source="collector/http/health",
+            time=T0 + timedelta(seconds=n),
+            id=f"{service}-{n}",
+        )
+        for service in services
+        for n in range(count)
+    ]
+
+
+def publish(transport: Transport, prefix: str, events: list[CloudEvent]) -> None:
+    """Send events to their family topics keyed by service, as collectors do."""
+    producer = transport.producer()
+    for event in events:
+        producer.send(topic_for(prefix, event.type), event.subject, event.to_json())
+    producer.flush(10)
+    producer.close()
+
+
+def run_until(loop: IngestLoop, polled: int, timeout_s: float = 30.0) -> list[BatchResult]:
+    """Run cycles until `polled` messages went through (or the timeout), then one more."""
+    results: list[BatchResult] = []
+    deadline = time.monotonic() + timeout_s
+    while sum(r.polled for r in results) < polled and time.monotonic() < deadline:
+        results.append(loop.run_once())
+    results.append(loop.run_once())
+    return results
+
+
+def test_events_are_stored_once_and_offsets_committed(
+    transport: Transport, unique_name: str
+) -> None:
+    store = EventStore(":memory:")
+    seen: list[BatchResult] = []
+    loop = IngestLoop(transport, store, config(unique_name), unique_name, on_batch=seen.append)
+    events = probes(["checkout", "search", "o'brien"], 40)
+    publish(transport, unique_name, events)
+
+    results = run_until(loop, 120)
+    assert sum(r.polled for r in results) == 120
+    assert sum(r.stored for r in results) == 120
+    assert all(r.duplicates == 0 and r.rejected_by_code == {} for r in results)
+    assert sum(r.ingested_by_type.get("slamon.probe.v1", 0) for r in results) == 120
+    assert max(r.polled for r in results) <= 50  # batch_size
+    assert seen == results  # on_batch saw every cycle, the empty last one too
+    loop.close()
+
+    # The same events published again (a collector retrying) are polled but not stored twice.
+    publish(transport, unique_name, events[:30])
+    again = IngestLoop(transport, store, config(unique_name), unique_name)
+    replay = run_until(again, 30)
+    # Committed offsets: the new member of the group polls only the 30 republished messages.
+    assert sum(r.polled for r in replay) == 30
+    assert sum(r.stored for r in replay) == 0
+    assert sum(r.duplicates for r in replay) == 30
+    again.close()
+    assert store.counts_by_type() == {"slamon.probe.v1": 120}
+
+
+def test_a_store_failure_commits_nothing_and_the_batch_is_redelivered(
+    transport: Transport, unique_name: str
+) -> None:
+    broken = EventStore(":memory:")
+    broken.close()
+    failing = IngestLoop(transport, broken, config(unique_name), unique_name)
+    publish(transport, unique_name, probes(["checkout"], 20))
+    with pytest.raises(StoreError):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            failing.run_once()
+    failing.close()
+
+    # A restarted loop in the same group gets all 20 again, the failed batch included.
+    store = EventStore(":memory:")
+    restarted = IngestLoop(transport, store, config(unique_name), unique_name)
+    results = run_until(restarted, 20)
+    restarted.close()
+    assert sum(r.polled for r in results) == 20
+    assert store.counts_by_type() == {"slamon.probe.v1": 20}
+
+
+def test_run_returns_when_stop_is_set(unique_name: str) -> None:
+    transport = EmbeddedTransport()
+    store = EventStore(":memory:")
+    loop = IngestLoop(transport, store, config(unique_name), unique_name)
+    stop = threading.Event()
+    runner = threading.Thread(target=loop.run, args=(stop,))
+    runner.start()
+    publish(transport, unique_name, probes(["checkout"], 10))
+    deadline = time.monotonic() + 10
+    while store.counts_by_type() != {"slamon.probe.v1": 10} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    runner.join(timeout=5)
+    assert not runner.is_alive()
+    assert store.counts_by_type() == {"slamon.probe.v1": 10}
+
+
+def test_sigterm_sets_the_stop_event() -> None:
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        install_sigterm_handler(stop)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.wait(5)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.kafka
+def test_the_loop_rides_out_a_broker_restart(kafka_broker: Restartable, unique_name: str) -> None:
+    transport = KafkaTransport(kafka_broker.bootstrap, backoff=Backoff(deadline_s=60.0))
+    store = EventStore(":memory:")
+    loop = IngestLoop(transport, store, config(unique_name), unique_name)
+    publish(transport, unique_name, probes(["checkout"], 10))
+    assert sum(r.stored for r in run_until(loop, 10)) == 10
+
+    kafka_broker.stop()
+    # While the broker is gone, cycles come back empty instead of failing.
+    assert [loop.run_once().polled for _ in range(3)] == [0, 0, 0]
+    kafka_broker.start()  # same port, same data
+
+    publish(transport, unique_name, probes(["search"], 10))
+    assert sum(r.stored for r in run_until(loop, 10, timeout_s=60)) == 10
+    loop.close()
+    assert store.counts_by_type() == {"slamon.probe.v1": 20}

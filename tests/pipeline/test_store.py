@@ -1,0 +1,295 @@
+"""The DuckDB event store: typed tables, idempotent batches, migrations and failures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from pipeline.migrations import LATEST_VERSION, MIGRATIONS, Migration, current_version, migrate
+from pipeline.store import EventStore
+from sla.errors import StoreError
+from sla.events import CloudEvent, new_event
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+CEST = timezone(timedelta(hours=2))
+
+
+def probe(n: int, service: str = "checkout", ok: bool = True) -> CloudEvent:
+    """The n-th probe of a service, n seconds after T0, with a predictable id."""
+    return new_event(
+        "slamon.probe.v1",
+        service,
+        {"check": "health", "ok": ok, "latency_ms": 10.0 + n, "status_code": 200},
+        source="collector/http/checkout-health",
+        time=T0 + timedelta(seconds=n),
+        id=f"probe-{service}-{n}",
+    )
+
+
+def one_of_each_type() -> list[CloudEvent]:
+    """One event of each of the eight types, all for service `checkout`."""
+    payloads: dict[str, dict[str, Any]] = {
+        "slamon.probe.v1": {
+            "check": "health",
+            "ok": False,
+            "latency_ms": 5000.0,
+            "error": "timeout",
+        },
+        "slamon.status.v1": {"state": "down", "reason": "alert firing"},
+        "slamon.outage.v1": {
+            "outage_id": "o-1",
+            "start": T0,
+            "planned": False,
+            "impact": "partial",
+        },
+        "slamon.maintenance.v1": {
+            "window_id": "w-1",
+            "start": T0,
+            "end": T0 + timedelta(hours=1),
+            "reason": "db upgrade",
+            "change_ref": "CHG-7",
+        },
+        "slamon.capacity.v1": {
+            "resource": "cpu",
+            "used": 3.5,
+            "capacity": 4.0,
+            "unit": "cores",
+            "host": "node-1",
+        },
+        "slamon.ticket.v1": {
+            "ticket_id": "INC-1",
+            "kind": "incident",
+            "priority": "P1",
+            "status": "open",
+            "responded": True,
+        },
+        "slamon.change.v1": {
+            "change_id": "CHG-7",
+            "kind": "normal",
+            "status": "implemented",
+            "start": T0,
+            "end": T0 + timedelta(minutes=30),
+        },
+        # Given in +02:00: stored as the same instants in UTC.
+        "slamon.continuity.v1": {
+            "test_id": "dr-1",
+            "scenario": "region-failover",
+            "invoked_at": datetime(2026, 3, 1, 14, 0, tzinfo=CEST),
+            "restored_at": datetime(2026, 3, 1, 15, 30, tzinfo=CEST),
+            "data_restored_to": datetime(2026, 3, 1, 13, 50, tzinfo=CEST),
+            "outcome": "passed",
+        },
+    }
+    return [
+        new_event(type_, "checkout", data, source="test", time=T0, id=f"e-{type_}")
+        for type_, data in payloads.items()
+    ]
+
+
+@pytest.fixture
+def store() -> EventStore:
+    """A fresh in-memory store."""
+    return EventStore(":memory:")
+
+
+def test_each_type_lands_in_its_typed_table(store: EventStore) -> None:
+    assert store.write_batch(one_of_each_type()) == 8
+    assert store.counts_by_type() == {
+        "slamon.probe.v1": 1,
+        "slamon.status.v1": 1,
+        "slamon.outage.v1": 1,
+        "slamon.maintenance.v1": 1,
+        "slamon.capacity.v1": 1,
+        "slamon.ticket.v1": 1,
+        "slamon.change.v1": 1,
+        "slamon.continuity.v1": 1,
+    }
+    probes = store.query(
+        'SELECT event_id, service, "check", ok, latency_ms, status_code, error FROM probes'
+    )
+    assert probes.rows() == [
+        ("e-slamon.probe.v1", "checkout", "health", False, 5000.0, None, "timeout")
+    ]
+    outage = store.query('SELECT outage_id, start, "end", planned, impact, ref FROM outages')
+    assert outage.rows() == [("o-1", T0, None, False, "partial", None)]
+    ticket = store.query(
+        "SELECT ticket_id, kind, priority, status, responded, customer FROM tickets"
+    )
+    assert ticket.rows() == [("INC-1", "incident", "P1", "open", True, None)]
+    capacity = store.query("SELECT resource, used, capacity, unit, host FROM capacity")
+    assert capacity.rows() == [("cpu", 3.5, 4.0, "cores", "node-1")]
+    # 14:00+02:00 is 12:00Z; the achieved RTO is 90 minutes, the RPO 10 minutes.
+    continuity = store.query(
+        "SELECT invoked_at, epoch(restored_at - invoked_at) AS rto, "
+        "epoch(invoked_at - data_restored_to) AS rpo FROM continuity"
+    )
+    assert continuity.rows() == [(T0, 5400.0, 600.0)]
+    for table in ("statuses", "maintenance", "changes"):
+        assert store.query(f"SELECT count(*) AS n FROM {table}")["n"].to_list() == [1]
+
+
+def test_the_ledger_keeps_envelope_and_raw_json(store: EventStore) -> None:
+    event = probe(1)
+    store.write_batch([event])
+    ledger = store.query("SELECT id, type, source, subject, time, raw FROM events")
+    assert ledger.rows() == [
+        (
+            "probe-checkout-1",
+            "slamon.probe.v1",
+            "collector/http/checkout-health",
+            "checkout",
+            T0 + timedelta(seconds=1),
+            event.to_json().decode(),
+        )
+    ]
+    (ingested,) = store.query("SELECT ingested_at FROM events")["ingested_at"].to_list()
+    assert ingested >= T0
+
+
+def test_raw_bytes_given_are_stored_as_they_arrived(store: EventStore) -> None:
+    event = probe(1)
+    arrived = b'{"note": "as received", "id": "probe-checkout-1"}'
+    store.write_batch([event], raw=[arrived])
+    assert store.query("SELECT raw::VARCHAR AS raw FROM events")["raw"].to_list() == [
+        arrived.decode()
+    ]
+
+
+def test_replaying_a_batch_changes_nothing(store: EventStore) -> None:
+    batch = [probe(n) for n in range(100)]
+    assert store.write_batch(batch) == 100
+    assert store.write_batch(batch) == 0
+    # 50 already stored + 30 new, the new ones partly twice in the same batch: 30 are new.
+    mixed = batch[:50] + [probe(n) for n in range(100, 130)] + [probe(n) for n in range(100, 110)]
+    assert store.write_batch(mixed) == 30
+    assert store.write_batch(mixed) == 0
+    assert store.counts_by_type() == {"slamon.probe.v1": 130}
+    assert store.query("SELECT count(*) AS n FROM probes")["n"].to_list() == [130]
+
+
+def test_duplicates_inside_one_batch_count_once_and_the_first_wins(store: EventStore) -> None:
+    first, second = probe(1, ok=True), probe(1, ok=False)  # same id, different data
+    assert store.write_batch_by_type([first, second, probe(2)]) == {"slamon.probe.v1": 2}
+    oks = store.query("SELECT ok FROM probes WHERE event_id = ?", ["probe-checkout-1"])
+    assert oks["ok"].to_list() == [True]
+
+
+def test_service_ids_are_stored_and_queried_verbatim(store: EventStore) -> None:
+    hostile = "o'brien\"; DROP TABLE events; --"
+    store.write_batch([probe(1, service=hostile), probe(1, service="plain")])
+    found = store.query("SELECT service FROM probes WHERE service = $svc", {"svc": hostile})
+    assert found["service"].to_list() == [hostile]
+    assert sum(store.counts_by_type().values()) == 2
+
+
+def test_every_outage_event_is_kept_and_the_latest_one_wins(store: EventStore) -> None:
+    def outage(id_: str, at: datetime, end: datetime | None) -> CloudEvent:
+        return new_event(
+            "slamon.outage.v1",
+            "checkout",
+            {"outage_id": "o-9", "start": T0, "end": end},
+            source="test",
+            time=at,
+            id=id_,
+        )
+
+    end = T0 + timedelta(minutes=20)
+    # The end arrives before the start (e.g. from another partition): time decides, not arrival.
+    store.write_batch([outage("closed", end, end)])
+    store.write_batch([outage("opened", T0, None)])
+    assert store.query("SELECT count(*) AS n FROM outages")["n"].to_list() == [2]
+    latest = store.query('SELECT event_id, "end" FROM outages_latest')
+    assert latest.rows() == [("closed", end)]
+
+
+def test_a_file_store_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "slamon.duckdb"
+    with EventStore(path) as store:
+        store.write_batch([probe(n) for n in range(10)])
+    with EventStore(path) as store:
+        assert store.schema_version == LATEST_VERSION
+        assert store.write_batch([probe(n) for n in range(12)]) == 2
+        assert store.counts_by_type() == {"slamon.probe.v1": 12}
+
+
+def test_a_version_0_database_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("CREATE TABLE unrelated (x INTEGER)")  # no schema_version: version 0
+        assert current_version(connection) == 0
+    with EventStore(path) as store:
+        assert store.schema_version == LATEST_VERSION
+        versions = store.query("SELECT version, description FROM schema_version ORDER BY 1")
+        assert versions.rows() == [(m.version, m.description) for m in MIGRATIONS]
+        assert store.write_batch(one_of_each_type()) == 8
+
+
+def test_migrations_run_forward_once_each(tmp_path: Path) -> None:
+    extra = Migration(
+        LATEST_VERSION + 1, "probe region", "ALTER TABLE probes ADD COLUMN region VARCHAR"
+    )
+    with duckdb.connect(str(tmp_path / "s.duckdb")) as connection:
+        assert migrate(connection) == LATEST_VERSION
+        assert migrate(connection, (*MIGRATIONS, extra)) == LATEST_VERSION + 1
+        # Already applied: running them again is a no-op, not an error.
+        assert migrate(connection, (*MIGRATIONS, extra)) == LATEST_VERSION + 1
+
+
+def test_a_failing_migration_leaves_the_previous_version_intact(tmp_path: Path) -> None:
+    broken = Migration(
+        LATEST_VERSION + 1,
+        "broken",
+        "CREATE TABLE half (x INTEGER); INSERT INTO nowhere VALUES (1)",
+    )
+    with duckdb.connect(str(tmp_path / "s.duckdb")) as connection:
+        migrate(connection)
+        with pytest.raises(StoreError, match="broken"):
+            migrate(connection, (*MIGRATIONS, broken))
+        assert current_version(connection) == LATEST_VERSION
+        # The table created before the failing statement was rolled back with it.
+        tables = connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        assert ("half",) not in tables
+
+
+def test_a_store_from_a_newer_slamon_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.duckdb"
+    with EventStore(path) as store:
+        store.query(
+            "INSERT INTO schema_version (version, description) VALUES (?, ?)",
+            [LATEST_VERSION + 5, "from the future"],
+        )
+    with pytest.raises(StoreError, match=f"schema version {LATEST_VERSION + 5}, newer"):
+        EventStore(path)
+
+
+def test_a_read_only_store_reads_but_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with EventStore(path) as store:
+        store.write_batch([probe(1)])
+    with EventStore(path, read_only=True) as reader:
+        assert reader.counts_by_type() == {"slamon.probe.v1": 1}
+        with pytest.raises(StoreError, match="writing a batch"):
+            reader.write_batch([probe(2)])
+        assert reader.counts_by_type() == {"slamon.probe.v1": 1}
+
+
+def test_a_closed_store_raises_store_error(store: EventStore) -> None:
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.write_batch([probe(1)])
+    with pytest.raises(StoreError, match="closed"):
+        store.query("SELECT 1")
+
+
+def test_an_unopenable_path_raises_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open"):
+        EventStore(tmp_path / "missing-dir" / "s.duckdb")
+
+
+def test_an_empty_batch_writes_nothing(store: EventStore) -> None:
+    assert store.write_batch([]) == 0
+    assert store.counts_by_type() == {}

@@ -1,0 +1,214 @@
+"""The transport contract on the real Kafka broker, and on the embedded transport for parity."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import kafka
+import pytest
+
+from pipeline.transport import (
+    Backoff,
+    Consumer,
+    EmbeddedTransport,
+    KafkaTransport,
+    Message,
+    Transport,
+    open_transport,
+)
+from sla.config import KafkaTransportConfig
+from sla.errors import TransportError
+
+PARTITIONS = 3
+
+
+def drain(consumer: Consumer, expected: int, timeout_s: float = 30.0) -> list[Message]:
+    """Poll until `expected` records arrived (or the timeout), then once more for strays."""
+    received: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    while len(received) < expected and time.monotonic() < deadline:
+        received.extend(consumer.poll_batch(1000, 0.5))
+    received.extend(consumer.poll_batch(1000, 0.2))
+    return received
+
+
+@pytest.fixture(params=[pytest.param("kafka", marks=pytest.mark.kafka), "embedded"])
+def transport(request: pytest.FixtureRequest) -> Transport:
+    """A Kafka transport on the session broker, or an embedded one, both with 3 partitions."""
+    if request.param == "kafka":
+        bootstrap: str = request.getfixturevalue("kafka_bootstrap")
+        return KafkaTransport(bootstrap, partitions=PARTITIONS, backoff=Backoff(deadline_s=30.0))
+    return EmbeddedTransport(partitions=PARTITIONS)
+
+
+def test_round_trip_keeps_each_key_in_one_partition_in_order(
+    transport: Transport, unique_name: str
+) -> None:
+    topic = f"{unique_name}.availability"
+    transport.ensure_topics([topic])
+    # Service ids as keys, one with a quote; 6 events each, numbered to check the order.
+    services = ["checkout", "search", "o'brien-api", "billing", "auth"]
+    producer = transport.producer()
+    for seq in range(6):
+        for service in services:
+            producer.send(topic, service, f"{service}#{seq}".encode(), [("seq", str(seq).encode())])
+    producer.flush(10)
+    producer.close()
+
+    consumer = transport.consumer(f"{unique_name}-g", [topic])
+    received = drain(consumer, 30)
+    consumer.close()
+
+    assert len(received) == 30
+    by_key: dict[bytes, list[Message]] = defaultdict(list)
+    for message in received:
+        assert message.key is not None
+        by_key[message.key].append(message)
+    assert sorted(by_key) == sorted(s.encode() for s in services)
+    for key, messages in by_key.items():
+        assert len({m.partition for m in messages}) == 1, key
+        assert all(m.topic == topic and 0 <= m.partition < PARTITIONS for m in messages)
+        # Within a partition the offsets grow in send order: values come back as #0..#5.
+        ordered = sorted(messages, key=lambda m: m.offset)
+        assert [m.value for m in ordered] == [f"{key.decode()}#{i}".encode() for i in range(6)]
+        assert [m.headers for m in ordered] == [[("seq", str(i).encode())] for i in range(6)]
+
+
+def test_ensure_topics_is_idempotent_and_tolerates_races(
+    transport: Transport, unique_name: str
+) -> None:
+    topics = [f"{unique_name}.availability", f"{unique_name}.dlq"]
+    transport.ensure_topics(topics)
+    transport.ensure_topics(topics)
+    errors: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            transport.ensure_topics([*topics, f"{unique_name}.tickets"])
+        except BaseException as exc:
+            errors.append(exc)
+
+    racers = [threading.Thread(target=create) for _ in range(3)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+    assert errors == []
+
+    producer = transport.producer()
+    producer.send(f"{unique_name}.tickets", "checkout", b"x")
+    producer.flush(10)
+    consumer = transport.consumer(f"{unique_name}-g", [f"{unique_name}.tickets"])
+    assert [m.value for m in drain(consumer, 1)] == [b"x"]
+    consumer.close()
+
+
+def test_commit_decides_what_the_next_member_of_the_group_sees(
+    transport: Transport, unique_name: str
+) -> None:
+    topic = f"{unique_name}.availability"
+    group = f"{unique_name}-g"
+    transport.ensure_topics([topic])
+    producer = transport.producer()
+    for i in range(10):
+        producer.send(topic, f"svc-{i % 4}", f"old-{i}".encode())
+    producer.flush(10)
+
+    first = transport.consumer(group, [topic])
+    assert len(drain(first, 10)) == 10
+    first.commit()
+    first.close()
+
+    for i in range(5):
+        producer.send(topic, f"svc-{i % 4}", f"new-{i}".encode())
+    producer.flush(10)
+
+    # After the commit a new member sees only the 5 records produced since.
+    second = transport.consumer(group, [topic])
+    seen = drain(second, 5)
+    assert sorted(m.value for m in seen) == sorted(f"new-{i}".encode() for i in range(5))
+    second.close()  # without commit
+
+    # Nothing was committed by the second member: the third one gets the same 5 again.
+    third = transport.consumer(group, [topic])
+    again = drain(third, 5)
+    assert sorted(m.value for m in again) == sorted(m.value for m in seen)
+    third.commit()
+    third.close()
+
+    # Another group has offsets of its own and reads all 15 from the start.
+    other = transport.consumer(f"{unique_name}-other", [topic])
+    assert len(drain(other, 15)) == 15
+    other.close()
+    producer.close()
+
+
+def test_poll_batch_returns_at_most_max_records(transport: Transport, unique_name: str) -> None:
+    topic = f"{unique_name}.capacity"
+    transport.ensure_topics([topic])
+    producer = transport.producer()
+    for i in range(50):
+        producer.send(topic, "db", str(i).encode())
+    producer.flush(10)
+    consumer = transport.consumer(f"{unique_name}-g", [topic])
+    batches: list[int] = []
+    deadline = time.monotonic() + 30
+    while sum(batches) < 50 and time.monotonic() < deadline:
+        batch = consumer.poll_batch(7, 0.5)
+        if batch:
+            batches.append(len(batch))
+    consumer.close()
+    assert sum(batches) == 50
+    assert max(batches) <= 7
+
+
+@pytest.mark.kafka
+def test_ensure_topics_creates_the_configured_partitions(
+    kafka_bootstrap: str, unique_name: str
+) -> None:
+    topic = f"{unique_name}.changes"
+    KafkaTransport(kafka_bootstrap, partitions=5).ensure_topics([topic])
+    # A topic that exists keeps its partitions when asked for again with another count.
+    KafkaTransport(kafka_bootstrap, partitions=2).ensure_topics([topic])
+    admin = kafka.KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        (described,) = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    assert len(described["partitions"]) == 5
+
+
+def test_unreachable_broker_is_retried_then_reported(
+    free_port: Callable[[], int], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on a fresh free port; 0.5 s attempts within a 2 s deadline.
+    port = free_port()
+    transport = KafkaTransport(
+        f"127.0.0.1:{port}", backoff=Backoff(deadline_s=2.0, attempt_timeout_s=0.5, initial_s=0.1)
+    )
+    started = time.monotonic()
+    with (
+        caplog.at_level(logging.WARNING, logger="pipeline.transport"),
+        pytest.raises(TransportError, match="connecting a Kafka producer"),
+    ):
+        transport.producer()
+    elapsed = time.monotonic() - started
+    retries = [r for r in caplog.records if r.name == "pipeline.transport.base"]
+    # Attempts of 0.5 s separated by 0.1, 0.2, 0.4 s pauses fit 2-3 failures into 2 s.
+    assert len(retries) >= 2
+    assert 2.0 <= elapsed < 4.0
+
+
+def test_open_transport_builds_kafka_from_its_config() -> None:
+    config = KafkaTransportConfig(bootstrap="127.0.0.1:9999", partitions=4, client_id="edge")
+    transport = open_transport(config)
+    assert isinstance(transport, KafkaTransport)
+    assert (transport.bootstrap, transport.partitions, transport.client_id) == (
+        "127.0.0.1:9999",
+        4,
+        "edge",
+    )

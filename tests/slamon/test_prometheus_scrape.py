@@ -1,0 +1,134 @@
+"""A real Prometheus scrapes the exporter and answers queries for every configured service."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Thread
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+pytestmark = pytest.mark.prometheus
+
+SERVICES = ("catalog", "cart", "checkout")
+
+
+@pytest.fixture
+def healthy_endpoint() -> Iterator[str]:
+    """A local endpoint that always answers 200."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def prometheus(
+    prometheus_binaries: dict[str, Path], free_port: Callable[[], int], tmp_path: Path
+) -> Iterator[Callable[[int], str]]:
+    """Start a real Prometheus scraping 127.0.0.1:PORT every second; yields its base URL."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(target_port: int) -> str:
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "scrape_configs": [
+                        {
+                            "job_name": "slamon",
+                            "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}],
+                        }
+                    ],
+                }
+            )
+        )
+        port = free_port()
+        log = (tmp_path / "prometheus.log").open("wb")
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(prometheus_binaries["prometheus"]),
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_prometheus_query_api_returns_availability_per_service(
+    healthy_endpoint: str,
+    prometheus: Callable[[int], str],
+    free_port: Callable[[], int],
+    write_config: Callable[[dict[str, Any]], Path],
+    slamon_process: Callable[..., Any],
+    wait_for: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    exporter_port = free_port()
+    config = write_config(
+        {
+            "transport": {"kind": "embedded"},
+            "store": {"path": str(tmp_path / "scrape.duckdb")},
+            "exporter": {"listen": f"127.0.0.1:{exporter_port}"},
+            "pipeline": {"poll_timeout": 0.2, "recompute_interval": 0.5},
+            "services": [
+                {
+                    "id": service,
+                    "name": service.title(),
+                    "objectives": {"availability": 99.5},
+                    "probes": [
+                        {
+                            "name": "home",
+                            "http": healthy_endpoint,
+                            "interval": "1s",
+                            "timeout": "1s",
+                        }
+                    ],
+                }
+                for service in SERVICES
+            ],
+        }
+    )
+    slamon = slamon_process("run", "--config", str(config))
+    base = prometheus(exporter_port)
+
+    def availability_series() -> dict[str, float] | None:
+        answer = httpx.get(
+            f"{base}/api/v1/query", params={"query": 'slamon_availability_ratio{window="month"}'}
+        ).json()
+        assert answer["status"] == "success"
+        found = {r["metric"]["service"]: float(r["value"][1]) for r in answer["data"]["result"]}
+        return found if set(found) == set(SERVICES) else None
+
+    found = wait_for(availability_series, 60, "Prometheus to scrape every service", slamon)
+    assert found == dict.fromkeys(SERVICES, 1.0)
+    targets = httpx.get(f"{base}/api/v1/targets").json()["data"]["activeTargets"]
+    assert [t["health"] for t in targets] == ["up"]
+    assert slamon.terminate() == 0, slamon.output()

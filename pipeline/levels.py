@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from fractions import Fraction
 
 from pipeline.exporter import ServiceLevels
 from pipeline.store import EventStore
@@ -83,7 +84,10 @@ class ServiceLevelView:
             levels.append(
                 ServiceLevels(
                     service=service.id,
-                    target_ratio=None if objective is None else objective / 100,
+                    # Through a decimal fraction, so 99.9 is exported as 0.999, not 0.9990000000000001.
+                    target_ratio=None
+                    if objective is None
+                    else float(Fraction(str(objective)) / 100),
                     up=(not ongoing) if found.seen else None,
                     availability=results,
                     error_budget=budgets,

@@ -192,19 +192,17 @@ class CalendarSource(Protocol[_Day]):
 
 
 def calendar_from_config(
-    cfg: CalendarSource[_Day], ics_text: str | None = None
+    cfg: CalendarSource[_Day],
 ) -> BusinessCalendar:
-    """A ``BusinessCalendar`` from a calendar config plus the text of its holidays file, if any.
+    """A ``BusinessCalendar`` from a calendar config.
 
-    Reading the ``holidays_ics`` file is the caller's job: this package does no I/O.
+    The config loader has already merged the ``holidays_ics`` file into ``holidays``: this
+    package does no I/O.
     """
     hours = WorkingHours.from_mapping(
         {str(day): [(r.start, r.end) for r in ranges] for day, ranges in cfg.hours.items()}
     )
-    holidays = set(cfg.holidays)
-    if ics_text is not None:
-        holidays |= holidays_from_ics(ics_text)
-    return BusinessCalendar(cfg.timezone, hours, frozenset(holidays))
+    return BusinessCalendar(cfg.timezone, hours, frozenset(cfg.holidays))
 
 
 _ICS_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")

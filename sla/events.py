@@ -32,6 +32,7 @@ from sla.errors import InvalidEventError
 TicketStatus = Literal["new", "open", "in_progress", "pending", "resolved", "closed"]
 """The lifecycle states of a service desk ticket."""
 
+
 class EventType(StrEnum):
     """The event types slamon understands; each value is a CloudEvents ``type``."""
 

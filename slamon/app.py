@@ -15,15 +15,22 @@ from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from collectors.probes import ProbeScheduler
 from collectors.publisher import EventPublisher
-from pipeline.exporter import MetricsServer, PipelineMetrics, ServiceLevelCollector
+from pipeline.exporter import (
+    MetricsServer,
+    PipelineMetrics,
+    ServiceLevelCollector,
+    ServiceLevels,
+)
 from pipeline.ingest import BatchResult, IngestLoop, dead_letter_headers
 from pipeline.levels import ServiceLevelView
 from pipeline.store import EventStore
 from pipeline.transport import Transport, open_transport
 from sla.config import SlamonConfig
+from sla.durations import format_duration
 from sla.errors import InvalidEventError
 from sla.events import FAMILIES, CloudEvent, dlq_topic, parse_event, topic_for
 from slamon.demodata import generate_history
@@ -273,6 +280,30 @@ def publish_history(
     publisher.flush()
 
 
+def levels_table(levels: Iterable[ServiceLevels], window: str = "month") -> Table:
+    """A terminal table of each service's figures in `window`."""
+    table = Table(title=f"Service levels, {window} to date", title_justify="left")
+    for column in ("service", "availability", "target", "downtime", "outages", "budget left"):
+        table.add_column(column, justify="left" if column == "service" else "right")
+    for level in levels:
+        result = level.availability.get(window)
+        budget = level.error_budget.get(window)
+        if result is None:
+            continue
+        met = level.target_ratio is None or (result.ratio or 0) >= level.target_ratio
+        table.add_row(
+            level.service,
+            "n/a" if result.ratio is None else f"[{'green' if met else 'red'}]{result.ratio:.4%}",
+            "" if level.target_ratio is None else f"{level.target_ratio:.2%}",
+            format_duration(result.downtime_seconds),
+            str(result.outages),
+            ""
+            if budget is None or budget.remaining_ratio is None
+            else f"{budget.remaining_ratio:.0%}",
+        )
+    return table
+
+
 def run_demo(config: SlamonConfig, stop: threading.Event, console: Console) -> None:
     """Bundled history plus live probes of local endpoints, in one process."""
     store = Path(config.store.path)
@@ -280,18 +311,19 @@ def run_demo(config: SlamonConfig, stop: threading.Event, console: Console) -> N
     # histories generated at different hours.
     for stale in (store, store.with_name(store.name + ".wal")):
         stale.unlink(missing_ok=True)
-    server = DemoServer()
-    server.start()
-    try:
+    with DemoServer() as server:
         live = server.bind(config)
         transport = open_transport(live.transport)
         history = list(generate_history(live, now=datetime.now(UTC)))
         publisher = EventPublisher(transport.producer(), live.transport.topic_prefix)
         publish_history(history, publisher, console, len(history))
-        console.print(
-            f"loaded {len(history)} history events; live probes against {server.base_url}"
-        )
-        console.print("Ctrl-C stops the demo.")
+        loader = PipelineService(live, transport, CollectorRegistry())
+        try:
+            with console.status("storing history and computing service levels"):
+                stored = loader.drain()
+            console.print(levels_table(loader.levels.snapshot()))
+        finally:
+            loader.close()
+        console.print(f"stored {stored} history events in {store}")
+        console.print(f"live probes against {server.base_url}; Ctrl-C stops the demo")
         run_all(live, stop, console, transport)
-    finally:
-        server.stop()

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
 from sla.config import KafkaTransportConfig, SlamonConfig
-from sla.errors import SlamonError
+from sla.errors import ConfigError, SlamonError
 from slamon.app import ingest_files, run_all, run_collectors, run_demo, run_pipeline
 from slamon.configfile import load_config
 
@@ -44,13 +45,19 @@ def _main(
 
 
 def _load(config: Path, bootstrap: str | None = None) -> SlamonConfig:
-
     loaded = load_config(config)
     if bootstrap is None:
         return loaded
-    kafka = KafkaTransportConfig(
-        kind="kafka", bootstrap=bootstrap, topic_prefix=loaded.transport.topic_prefix
-    )
+    # Keep the config's Kafka settings (partitions, client id) and replace only the servers.
+    settings = loaded.transport.model_dump()
+    if loaded.transport.kind != "kafka":
+        settings = {"topic_prefix": loaded.transport.topic_prefix}
+    try:
+        kafka = KafkaTransportConfig.model_validate(
+            {**settings, "kind": "kafka", "bootstrap": bootstrap}
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"--bootstrap {bootstrap!r}: {exc.errors()[0]['msg']}") from None
     return loaded.model_copy(update={"transport": kafka})
 
 

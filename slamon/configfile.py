@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from sla.calendar import holidays_from_ics
 from sla.config import Loc, SlamonConfig
 from sla.errors import ConfigError
 
@@ -87,11 +88,11 @@ def load_config(path: str | Path) -> SlamonConfig:
     except OSError as exc:
         message = f"cannot read: {exc.strerror or exc}"
         raise ConfigFileError([ConfigProblem(filename, 0, 0, "", message)]) from None
-    return parse_config_text(text, filename)
+    return parse_config_text(text, filename, base_dir=Path(path).parent)
 
 
-def parse_config_text(text: str, filename: str) -> SlamonConfig:
-    """Validate config `text`; `filename` only names it in problems."""
+def parse_config_text(text: str, filename: str, base_dir: Path = Path()) -> SlamonConfig:
+    """Validate config `text`; `filename` names it in problems, `base_dir` anchors its paths."""
     document = _Document.parse(text, filename)
     problems = list(document.duplicates)
     try:
@@ -99,9 +100,36 @@ def parse_config_text(text: str, filename: str) -> SlamonConfig:
     except ValidationError as exc:
         problems.extend(document.problem(error) for error in exc.errors())
     else:
+        config, ics_problems = _with_ics_holidays(config, document, base_dir)
+        problems.extend(ics_problems)
         if not problems:
             return config
     raise ConfigFileError(problems)
+
+
+def _with_ics_holidays(
+    config: SlamonConfig, document: _Document, base_dir: Path
+) -> tuple[SlamonConfig, list[ConfigProblem]]:
+    """Merge each calendar's `holidays_ics` file (relative to the config file) into its holidays."""
+    problems: list[ConfigProblem] = []
+    calendars = dict(config.calendars)
+    for name, calendar in config.calendars.items():
+        if calendar.holidays_ics is None:
+            continue
+        ics_path = base_dir / calendar.holidays_ics
+        loc = ("calendars", name, "holidays_ics")
+        try:
+            days = holidays_from_ics(ics_path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            problems.append(document.at(loc, f"cannot read {ics_path}: {exc.strerror or exc}"))
+        except UnicodeDecodeError:
+            problems.append(document.at(loc, f"{ics_path} is not UTF-8 text"))
+        except ConfigError as exc:
+            problems.append(document.at(loc, f"{ics_path}: {exc}"))
+        else:
+            holidays = sorted(set(calendar.holidays) | days)
+            calendars[name] = calendar.model_copy(update={"holidays": holidays})
+    return config.model_copy(update={"calendars": calendars}), problems
 
 
 def _field_path(parts: Sequence[str | int]) -> str:
@@ -303,6 +331,11 @@ class _Document:
         spot = self._find(loc)
         mark = spot.key_mark if _names_key(error) else spot.value_mark
         return self._at(mark, spot.path, _describe(error, spot))
+
+    def at(self, loc: Loc, message: str) -> ConfigProblem:
+        """A problem `message` about the value at `loc`."""
+        spot = self._find(loc)
+        return self._at(spot.value_mark, spot.path, message)
 
     def _at(self, mark: Mark, path: Sequence[str | int], message: str) -> ConfigProblem:
         return ConfigProblem(

@@ -151,8 +151,9 @@ def _months(window: Interval) -> list[Interval]:
     month = _month_of(_at(window.start))
     while _to_epoch(month) < window.end:
         following = _add_months(month, 1)
-        spans.append(Interval(max(_to_epoch(month), window.start),
-                              min(_to_epoch(following), window.end)))
+        spans.append(
+            Interval(max(_to_epoch(month), window.start), min(_to_epoch(following), window.end))
+        )
         month = following
     return spans
 
@@ -173,10 +174,15 @@ class _EventFactory:
         self, type_: EventType, subject: str, source: str, epoch: int, data: dict[str, Any]
     ) -> CloudEvent:
         """One validated event at epoch second `epoch`."""
-        content = json.dumps([self._seed, str(type_), subject, source, epoch, data],
-                             sort_keys=True, default=str)
+        content = json.dumps(
+            [self._seed, str(type_), subject, source, epoch, data], sort_keys=True, default=str
+        )
         return new_event(
-            type_, subject, data, source=source, time=_at(epoch),
+            type_,
+            subject,
+            data,
+            source=source,
+            time=_at(epoch),
             id=str(uuid.uuid5(_ID_NAMESPACE, content)),
         )
 
@@ -216,8 +222,11 @@ class _ServiceHistory:
             *self._ticket_events(),
             *self._continuity_events(),
         ]
-        events = [event for event in events if self.window.start <= _to_epoch(event.time)
-                  < self.window.end]
+        events = [
+            event
+            for event in events
+            if self.window.start <= _to_epoch(event.time) < self.window.end
+        ]
         events.sort(key=_event_time)
         probes = [self._probe_stream(probe) for probe in self.service.probes]
         capacity = [
@@ -249,9 +258,11 @@ class _ServiceHistory:
     def _plan_outages(self) -> None:
         """A few unplanned outages a month, plus the ones the demo needs on purpose."""
         http = any(probe.http is not None for probe in self.service.probes)
-        failures = [("HTTP 503", 503), ("HTTP 500", 500), ("timeout", None),
-                    ("connection refused", None)] if http else [("connection refused", None),
-                                                                 ("timeout", None)]
+        failures = (
+            [("HTTP 503", 503), ("HTTP 500", 500), ("timeout", None), ("connection refused", None)]
+            if http
+            else [("connection refused", None), ("timeout", None)]
+        )
         for month_index, month in enumerate(self.months):
             rng = _rng(self.seed, self.service.id, "outages", month)
             steps = (month.end - month.start) // PROBE_STEP_S
@@ -260,15 +271,27 @@ class _ServiceHistory:
                 minutes = rng.choice([5, 10, 10, 15, 20, 25, 35, 50, 70, 110])
                 start = month.start + rng.randrange(steps) * PROBE_STEP_S
                 error, code = rng.choice(failures)
-                self.outages.append(_Outage(
-                    self._id("OUT", month, number), Interval(start, start + minutes * MINUTE),
-                    error, code))
+                self.outages.append(
+                    _Outage(
+                        self._id("OUT", month, number),
+                        Interval(start, start + minutes * MINUTE),
+                        error,
+                        code,
+                    )
+                )
             # Each month one service has a partial outage, reported by people: probes see nothing.
             if self._is(month_index):
                 start = month.start + rng.randrange(steps) * PROBE_STEP_S
-                self.outages.append(_Outage(
-                    self._id("OUT", month, 9), Interval(start, start + 50 * MINUTE),
-                    "partial", None, seen_by_probes=False, impact="partial"))
+                self.outages.append(
+                    _Outage(
+                        self._id("OUT", month, 9),
+                        Interval(start, start + 50 * MINUTE),
+                        "partial",
+                        None,
+                        seen_by_probes=False,
+                        impact="partial",
+                    )
+                )
             self._plan_degradation(rng, month, steps)
         self._plan_special_outages(failures[0])
         self.outages.sort(key=lambda outage: outage.span.start)
@@ -286,20 +309,36 @@ class _ServiceHistory:
         error, code = failure
         if self.index == 0:
             begin = self._emergency_change_start()
-            self.outages.append(_Outage(self._id("OUT", second_full, 90),
-                                        Interval(begin + 30 * MINUTE, begin + 65 * MINUTE),
-                                        error, code))
+            self.outages.append(
+                _Outage(
+                    self._id("OUT", second_full, 90),
+                    Interval(begin + 30 * MINUTE, begin + 65 * MINUTE),
+                    error,
+                    code,
+                )
+            )
             # 21:40 to 00:20 UTC crosses midnight in UTC and in every zone east of it to +2:00.
             start = first_full.end - 2 * HOUR - 20 * MINUTE
-            self.outages.append(_Outage(self._id("OUT", first_full, 20),
-                                        Interval(start, start + 2 * HOUR + 40 * MINUTE),
-                                        error, code))
+            self.outages.append(
+                _Outage(
+                    self._id("OUT", first_full, 20),
+                    Interval(start, start + 2 * HOUR + 40 * MINUTE),
+                    error,
+                    code,
+                )
+            )
         on_calendar = [s.id for s in self.config.services if s.service_hours != TWENTY_FOUR_SEVEN]
         if on_calendar and on_calendar[0] == self.service.id:
             opening = self._working_day(second_full, day_of_month=10)
             start = opening.start + 75 * MINUTE
-            self.outages.append(_Outage(self._id("OUT", second_full, 21),
-                                        Interval(start, start + 95 * MINUTE), error, code))
+            self.outages.append(
+                _Outage(
+                    self._id("OUT", second_full, 21),
+                    Interval(start, start + 95 * MINUTE),
+                    error,
+                    code,
+                )
+            )
 
     def _working_day(self, month: Interval, day_of_month: int) -> Interval:
         """The first working span of at least 3 h on or after `day_of_month` of `month`."""
@@ -320,23 +359,42 @@ class _ServiceHistory:
             sunday = _first_weekday(_at(month.start).date() + timedelta(days=6), weekday=6)
             span = Interval(local_to_epoch(tz, sunday, 2 * 60), local_to_epoch(tz, sunday, 4 * 60))
             change_ref = self._id("CHG", month, 1) if (month_index + self.index) % 2 == 0 else None
-            reason = rng.choice(["OS patching", "database upgrade", "certificate rotation",
-                                 "storage firmware update"])
-            self.maintenance.append(_Maintenance(self._id("MW", month, 1), span, reason,
-                                                 change_ref))
+            reason = rng.choice(
+                [
+                    "OS patching",
+                    "database upgrade",
+                    "certificate rotation",
+                    "storage firmware update",
+                ]
+            )
+            self.maintenance.append(
+                _Maintenance(self._id("MW", month, 1), span, reason, change_ref)
+            )
             if self._is(1) and month_index == 1:
                 # The one planned outage: announced like an outage, inside the window.
-                self.outages.append(_Outage(self._id("OUT", month, 50), span, "planned", None,
-                                            seen_by_probes=False, planned=True,
-                                            ref=change_ref or self._id("MW", month, 1)))
+                self.outages.append(
+                    _Outage(
+                        self._id("OUT", month, 50),
+                        span,
+                        "planned",
+                        None,
+                        seen_by_probes=False,
+                        planned=True,
+                        ref=change_ref or self._id("MW", month, 1),
+                    )
+                )
 
     def _failures(self) -> list[Failure]:
         """When probes fail: outages they see, and the down part of change windows."""
         spans = [(o.span, o.error, o.status_code) for o in self.outages if o.seen_by_probes]
         spans += [
-            (Interval(m.span.start + 10 * MINUTE, m.span.start + 40 * MINUTE),
-             "connection refused", None)
-            for m in self.maintenance if m.change_ref is not None
+            (
+                Interval(m.span.start + 10 * MINUTE, m.span.start + 40 * MINUTE),
+                "connection refused",
+                None,
+            )
+            for m in self.maintenance
+            if m.change_ref is not None
         ]
         return sorted(spans, key=lambda item: item[0].start)
 
@@ -347,8 +405,9 @@ class _ServiceHistory:
         source = f"collector/{kind}/{self.service.id}-{probe.name}"
         mean_ms = _MEAN_LATENCY_MS[self.index % len(_MEAN_LATENCY_MS)] if kind == "http" else 2.5
         failing = self._failures()
-        slow: list[Failure] = sorted(((span, "", None) for span in self.degraded),
-                                     key=lambda item: item[0].start)
+        slow: list[Failure] = sorted(
+            ((span, "", None) for span in self.degraded), key=lambda item: item[0].start
+        )
         for month in self.months:
             rng = _rng(self.seed, self.service.id, f"probe/{probe.name}", month)
             first = month.start + (-month.start) % PROBE_STEP_S
@@ -365,8 +424,13 @@ class _ServiceHistory:
                 if kind == "http" and data.get("status_code") is None and data["ok"]:
                     data["status_code"] = 200
                 data["latency_ms"] = round(latency, 1)
-                yield self.factory.make(EventType.PROBE, self.service.id, source, epoch,
-                                        {k: v for k, v in data.items() if v is not None})
+                yield self.factory.make(
+                    EventType.PROBE,
+                    self.service.id,
+                    source,
+                    epoch,
+                    {k: v for k, v in data.items() if v is not None},
+                )
 
     def _outage_events(self) -> Iterator[CloudEvent]:
         """Start and end events of the outages people reported, and of the major ones."""
@@ -375,61 +439,97 @@ class _ServiceHistory:
                 continue
             ref = outage.ref or outage.incident_id
             data: dict[str, Any] = {
-                "outage_id": outage.outage_id, "start": _at(outage.span.start),
-                "planned": outage.planned, "impact": outage.impact, "ref": ref,
+                "outage_id": outage.outage_id,
+                "start": _at(outage.span.start),
+                "planned": outage.planned,
+                "impact": outage.impact,
+                "ref": ref,
             }
-            yield self._event(EventType.OUTAGE, _OUTAGE_SOURCE, outage.span.start + 10 * MINUTE,
-                              data)
-            yield self._event(EventType.OUTAGE, _OUTAGE_SOURCE, outage.span.end + 15 * MINUTE,
-                              {**data, "end": _at(outage.span.end)})
+            yield self._event(
+                EventType.OUTAGE, _OUTAGE_SOURCE, outage.span.start + 10 * MINUTE, data
+            )
+            yield self._event(
+                EventType.OUTAGE,
+                _OUTAGE_SOURCE,
+                outage.span.end + 15 * MINUTE,
+                {**data, "end": _at(outage.span.end)},
+            )
 
     def _status_events(self) -> Iterator[CloudEvent]:
         """Alertmanager's view: down after a few failed minutes, degraded during slow spells."""
         for outage in self.outages:
             if outage.seen_by_probes and outage.span.seconds >= 15 * MINUTE:
-                yield self._event(EventType.STATUS, _ALERT_SOURCE, outage.span.start + 5 * MINUTE,
-                                  {"state": "down", "reason": f"ProbeFailing: {outage.error}"})
-                yield self._event(EventType.STATUS, _ALERT_SOURCE, outage.span.end,
-                                  {"state": "up", "reason": "resolved"})
+                yield self._event(
+                    EventType.STATUS,
+                    _ALERT_SOURCE,
+                    outage.span.start + 5 * MINUTE,
+                    {"state": "down", "reason": f"ProbeFailing: {outage.error}"},
+                )
+                yield self._event(
+                    EventType.STATUS,
+                    _ALERT_SOURCE,
+                    outage.span.end,
+                    {"state": "up", "reason": "resolved"},
+                )
         for span in self.degraded:
-            yield self._event(EventType.STATUS, _ALERT_SOURCE, span.start + 5 * MINUTE,
-                              {"state": "degraded", "reason": "HighLatency: p95 above 1s"})
-            yield self._event(EventType.STATUS, _ALERT_SOURCE, span.end,
-                              {"state": "up", "reason": "resolved"})
+            yield self._event(
+                EventType.STATUS,
+                _ALERT_SOURCE,
+                span.start + 5 * MINUTE,
+                {"state": "degraded", "reason": "HighLatency: p95 above 1s"},
+            )
+            yield self._event(
+                EventType.STATUS, _ALERT_SOURCE, span.end, {"state": "up", "reason": "resolved"}
+            )
 
     def _maintenance_and_change_events(self) -> Iterator[CloudEvent]:
         """The maintenance windows, a few changes a month, and the emergency change."""
         tz = zone(self.hours_zone)
         for month, window in zip(self.months, self.maintenance, strict=True):
-            data: dict[str, Any] = {"window_id": window.window_id, "start": _at(window.span.start),
-                                    "end": _at(window.span.end), "reason": window.reason}
+            data: dict[str, Any] = {
+                "window_id": window.window_id,
+                "start": _at(window.span.start),
+                "end": _at(window.span.end),
+                "reason": window.reason,
+            }
             if window.change_ref is not None:
                 data["change_ref"] = window.change_ref
             announced = max(window.span.start - 5 * DAY, self.window.start)
             yield self._event(EventType.MAINTENANCE, _CHANGE_SOURCE, announced, data)
             rng = _rng(self.seed, self.service.id, "changes", month)
-            yield from self._change(self._id("CHG", month, 1), "normal", "implemented",
-                                    window.span, None)
+            yield from self._change(
+                self._id("CHG", month, 1), "normal", "implemented", window.span, None
+            )
             for number in range(2, rng.randint(3, 5) + 1):
                 day = _at(month.start + rng.randrange((month.end - month.start) // DAY) * DAY)
                 begin = local_to_epoch(tz, day.date(), rng.choice([6, 7, 20, 21]) * 60)
                 span = Interval(begin, begin + rng.choice([30, 60, 90]) * MINUTE)
                 status = rng.choices(
-                    ["implemented", "failed", "rolled_back", "cancelled"], [80, 7, 9, 4])[0]
+                    ["implemented", "failed", "rolled_back", "cancelled"], [80, 7, 9, 4]
+                )[0]
                 kind = "standard" if number % 2 else "normal"
                 yield from self._change(self._id("CHG", month, number), kind, status, span, None)
         if self.index == 0:
             begin = self._emergency_change_start()
             month = self.months[min(1, len(self.months) - 1)]
-            yield from self._change(self._id("CHG", month, 90), "emergency", "implemented",
-                                    Interval(begin, begin + 25 * MINUTE),
-                                    self._id("INC", month, 90))
+            yield from self._change(
+                self._id("CHG", month, 90),
+                "emergency",
+                "implemented",
+                Interval(begin, begin + 25 * MINUTE),
+                self._id("INC", month, 90),
+            )
 
     def _change(
         self, change_id: str, kind: str, status: str, span: Interval, incident: str | None
     ) -> Iterator[CloudEvent]:
-        data: dict[str, Any] = {"change_id": change_id, "kind": kind, "status": "scheduled",
-                                "start": _at(span.start), "end": _at(span.end)}
+        data: dict[str, Any] = {
+            "change_id": change_id,
+            "kind": kind,
+            "status": "scheduled",
+            "start": _at(span.start),
+            "end": _at(span.end),
+        }
         if kind != "emergency":
             yield self._event(EventType.CHANGE, _CHANGE_SOURCE, span.start - 3 * DAY, data)
         final = {**data, "status": status}
@@ -451,26 +551,39 @@ class _ServiceHistory:
             # Numbered from 30 up: lower numbers are the incidents named after their outage.
             for number, spec in enumerate(specs, start=30):
                 if not spec.ticket_id:
-                    spec.ticket_id = self._id("INC" if spec.kind == "incident" else "REQ",
-                                              month, number)
+                    spec.ticket_id = self._id(
+                        "INC" if spec.kind == "incident" else "REQ", month, number
+                    )
                 twist = ""
                 if month_index == 1 and number == 30:
                     twist = {0: "reopen", 1: "upgrade"}.get(self.index, "")
                 yield from self._ticket(spec, rng, clocks, twist)
 
     def _ticket_specs(
-        self, rng: random.Random, month: Interval, priorities: Sequence[str],
+        self,
+        rng: random.Random,
+        month: Interval,
+        priorities: Sequence[str],
         clocks: _TicketClocks,
     ) -> list[_TicketSpec]:
         specs = []
         for outage in self.outages:
-            if not outage.planned and outage.span.seconds >= 30 * MINUTE \
-                    and month.start <= outage.span.start < month.end:
+            if (
+                not outage.planned
+                and outage.span.seconds >= 30 * MINUTE
+                and month.start <= outage.span.start < month.end
+            ):
                 major = outage.span.seconds >= 60 * MINUTE
                 priority = priorities[0 if major else min(1, len(priorities) - 1)]
-                specs.append(_TicketSpec("incident", priority, outage.span.start + 8 * MINUTE,
-                                         resolve_at=outage.span.end + 10 * MINUTE,
-                                         ticket_id=outage.incident_id))
+                specs.append(
+                    _TicketSpec(
+                        "incident",
+                        priority,
+                        outage.span.start + 8 * MINUTE,
+                        resolve_at=outage.span.end + 10 * MINUTE,
+                        ticket_id=outage.incident_id,
+                    )
+                )
         lower = priorities[-2:]
         for kind, count in (("incident", rng.randint(4, 6)), ("request", rng.randint(5, 7))):
             for _ in range(count):
@@ -509,11 +622,15 @@ class _ServiceHistory:
         if spec.resolve_at is not None:
             resolved = max(at + MINUTE, spec.resolve_at)
         else:
-            resolution_share = rng.uniform(1.1, 1.8) if rng.random() < 0.1 \
-                else rng.uniform(0.15, 0.9)
-            resolved = max(at + MINUTE, clocks.after(spec.created,
-                                                     int(goal.resolution * resolution_share),
-                                                     clocks.paused(pauses)))
+            resolution_share = (
+                rng.uniform(1.1, 1.8) if rng.random() < 0.1 else rng.uniform(0.15, 0.9)
+            )
+            resolved = max(
+                at + MINUTE,
+                clocks.after(
+                    spec.created, int(goal.resolution * resolution_share), clocks.paused(pauses)
+                ),
+            )
         yield self._ticket_event(spec, priority, "resolved", resolved)
         if twist == "reopen":
             reopened = resolved + DAY
@@ -525,8 +642,12 @@ class _ServiceHistory:
     def _ticket_event(
         self, spec: _TicketSpec, priority: str, status: str, epoch: int, responded: bool = False
     ) -> CloudEvent:
-        data: dict[str, Any] = {"ticket_id": spec.ticket_id, "kind": spec.kind,
-                                "priority": priority, "status": status}
+        data: dict[str, Any] = {
+            "ticket_id": spec.ticket_id,
+            "kind": spec.kind,
+            "priority": priority,
+            "status": status,
+        }
         if responded:
             data["responded"] = True
         if self.service.customer is not None:
@@ -555,8 +676,13 @@ class _ServiceHistory:
                     busy = max(0.0, math.sin(hour_angle)) * weekend
                     ratio = shape.base + shape.daily_swing * busy
                 ratio = min(0.99, max(0.01, ratio + rng.gauss(0, 0.012 if trending else 0.03)))
-                data = {"resource": resource, "used": round(ratio * shape.capacity, 2),
-                        "capacity": shape.capacity, "unit": shape.unit, "host": host}
+                data = {
+                    "resource": resource,
+                    "used": round(ratio * shape.capacity, 2),
+                    "capacity": shape.capacity,
+                    "unit": shape.unit,
+                    "host": host,
+                }
                 yield self.factory.make(EventType.CAPACITY, self.service.id, source, epoch, data)
 
     def _continuity_events(self) -> Iterator[CloudEvent]:
@@ -581,7 +707,8 @@ class _ServiceHistory:
             data = {
                 "test_id": f"BCT-{self.service.id}-{quarter[0]}Q{quarter[1] + 1}",
                 "scenario": rng.choice(["region-failover", "database-restore", "backup-restore"]),
-                "invoked_at": _at(invoked), "restored_at": _at(restored),
+                "invoked_at": _at(invoked),
+                "restored_at": _at(restored),
                 "data_restored_to": _at(invoked - data_loss),
                 "outcome": "failed" if misses_rpo else "passed",
             }
@@ -589,8 +716,11 @@ class _ServiceHistory:
 
     def _rpo_misser(self) -> str:
         """The service whose first continuity test misses its RPO: the second one tested."""
-        tested = [s.id for s in self.config.services
-                  if s.objectives.rto is not None or s.objectives.rpo is not None]
+        tested = [
+            s.id
+            for s in self.config.services
+            if s.objectives.rto is not None or s.objectives.rpo is not None
+        ]
         return tested[min(1, len(tested) - 1)]
 
     def _event(self, type_: EventType, source: str, epoch: int, data: dict[str, Any]) -> CloudEvent:
@@ -634,7 +764,7 @@ def _covering(spans: list[Failure], epoch: int) -> Failure | None:
     """The entry of `spans` (sorted by start) whose interval contains `epoch`."""
     index = bisect.bisect_right(spans, epoch, key=lambda item: item[0].start) - 1
     # Spans may overlap, so look back over a few earlier starts too.
-    for candidate in spans[max(0, index - 3): index + 1]:
+    for candidate in spans[max(0, index - 3) : index + 1]:
         if candidate[0].start <= epoch < candidate[0].end:
             return candidate
     return None
@@ -649,13 +779,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the demo history as JSON lines.")
     parser.add_argument("--config", type=Path, default=Path("examples/demo.yaml"))
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--now", type=datetime.fromisoformat, default=None,
-                        help="end of the history (RFC 3339 with offset); default: now")
+    parser.add_argument(
+        "--now",
+        type=datetime.fromisoformat,
+        default=None,
+        help="end of the history (RFC 3339 with offset); default: now",
+    )
     parser.add_argument("--seed", type=int, default=DEMO_SEED)
     args = parser.parse_args(argv)
     now = args.now or datetime.now(UTC)
-    count = write_jsonl(generate_history(load_config(args.config), now, seed=args.seed),
-                        args.out)
+    count = write_jsonl(generate_history(load_config(args.config), now, seed=args.seed), args.out)
     print(f"wrote {count} events to {args.out}")
     return 0
 

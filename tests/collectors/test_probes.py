@@ -75,9 +75,24 @@ def tls_server(tmp_path: Path) -> Iterator[_TestServer]:
     """An HTTPS server with a self-signed certificate, which probes must not trust."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -184,8 +199,10 @@ async def _run_for(scheduler: ProbeScheduler, seconds: float) -> None:
 def test_scheduler_runs_each_target_every_interval_after_its_stagger(
     http_server: _TestServer,
 ) -> None:
-    targets = [(service, _http(http_server.url("/health"), interval=1, timeout=1))
-               for service in ("checkout", "payments")]
+    targets = [
+        (service, _http(http_server.url("/health"), interval=1, timeout=1))
+        for service in ("checkout", "payments")
+    ]
     published: list[CloudEvent] = []
     begin = time.time()
     asyncio.run(_run_for(ProbeScheduler(targets, published.append), 3.5))

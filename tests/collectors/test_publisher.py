@@ -16,13 +16,18 @@ def test_events_go_to_their_family_topic_keyed_by_service() -> None:
     transport.ensure_topics(["demo.availability", "demo.capacity"])
     publisher = EventPublisher(transport.producer(), "demo")
     probe = new_event(
-        EventType.PROBE, "checkout", {"check": "health", "ok": True, "latency_ms": 12.5},
-        source="collector/http/checkout-health", time=AT,
+        EventType.PROBE,
+        "checkout",
+        {"check": "health", "ok": True, "latency_ms": 12.5},
+        source="collector/http/checkout-health",
+        time=AT,
     )
     sample = new_event(
-        EventType.CAPACITY, "payments",
+        EventType.CAPACITY,
+        "payments",
         {"resource": "cpu", "used": 3.0, "capacity": 8.0, "unit": "cores"},
-        source="collector/test", time=AT,
+        source="collector/test",
+        time=AT,
     )
     publisher.publish(probe)
     publisher.publish(sample)

@@ -7,11 +7,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from pipeline.ingest import ORIGINAL_OFFSET_HEADER, ORIGINAL_PARTITION_HEADER, IngestLoop
 from pipeline.store import EventStore
-from pipeline.transport import Backoff, EmbeddedTransport, KafkaTransport, Message, Transport
+from pipeline.transport import Message, Transport
 from sla.config import PipelineConfig
 from sla.events import (
     DLQ_ERROR_CODE_HEADER,
@@ -65,15 +63,6 @@ BAD_MESSAGES: list[tuple[bytes, str]] = [
         "invalid_field",  # ends before it starts
     ),
 ]
-
-
-@pytest.fixture(params=[pytest.param("kafka", marks=pytest.mark.kafka), "embedded"])
-def transport(request: pytest.FixtureRequest) -> Transport:
-    """A Kafka transport on the session broker, or an embedded one."""
-    if request.param == "kafka":
-        bootstrap: str = request.getfixturevalue("kafka_bootstrap")
-        return KafkaTransport(bootstrap, partitions=3, backoff=Backoff(deadline_s=30.0))
-    return EmbeddedTransport(partitions=3)
 
 
 def test_bad_messages_are_dead_lettered_with_reasons_and_good_ones_stored(

@@ -31,15 +31,6 @@ class Restartable(Protocol):
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=[pytest.param("kafka", marks=pytest.mark.kafka), "embedded"])
-def transport(request: pytest.FixtureRequest) -> Transport:
-    """A Kafka transport on the session broker, or an embedded one."""
-    if request.param == "kafka":
-        bootstrap: str = request.getfixturevalue("kafka_bootstrap")
-        return KafkaTransport(bootstrap, partitions=3, backoff=Backoff(deadline_s=30.0))
-    return EmbeddedTransport(partitions=3)
-
-
 def config(group: str) -> PipelineConfig:
     """Small batches and short polls, so tests see several cycles quickly."""
     return PipelineConfig(group_id=group, batch_size=50, poll_timeout=0.3)

@@ -14,7 +14,6 @@ import pytest
 from pipeline.transport import (
     Backoff,
     Consumer,
-    EmbeddedTransport,
     KafkaTransport,
     Message,
     Transport,
@@ -34,15 +33,6 @@ def drain(consumer: Consumer, expected: int, timeout_s: float = 30.0) -> list[Me
         received.extend(consumer.poll_batch(1000, 0.5))
     received.extend(consumer.poll_batch(1000, 0.2))
     return received
-
-
-@pytest.fixture(params=[pytest.param("kafka", marks=pytest.mark.kafka), "embedded"])
-def transport(request: pytest.FixtureRequest) -> Transport:
-    """A Kafka transport on the session broker, or an embedded one, both with 3 partitions."""
-    if request.param == "kafka":
-        bootstrap: str = request.getfixturevalue("kafka_bootstrap")
-        return KafkaTransport(bootstrap, partitions=PARTITIONS, backoff=Backoff(deadline_s=30.0))
-    return EmbeddedTransport(partitions=PARTITIONS)
 
 
 def test_round_trip_keeps_each_key_in_one_partition_in_order(

@@ -227,7 +227,7 @@ def test_unclosed_ics_component_is_a_config_error() -> None:
         holidays_from_ics("BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20261224\n")
 
 
-def test_calendar_from_config_merges_listed_and_ics_holidays() -> None:
+def test_calendar_from_config_takes_hours_and_holidays() -> None:
     cfg = CalendarConfig.model_validate(
         {
             "timezone": BERLIN,
@@ -235,11 +235,10 @@ def test_calendar_from_config_merges_listed_and_ics_holidays() -> None:
             "holidays": ["2026-12-04"],
         }
     )
-    cal = calendar_from_config(cfg, ics_text=ICS)
+    cal = calendar_from_config(cfg)
     assert cal.hours.days[4] == SPLIT_DAY
     assert cal.hours.days[0] == ()
-    assert date(2026, 12, 4) in cal.holidays  # listed in the config
-    assert date(2026, 12, 25) in cal.holidays  # from the ics text
+    assert cal.holidays == {date(2026, 12, 4)}
 
 
 YEAR_2026 = (at("2026-01-01T00:00Z"), at("2027-01-01T00:00Z"))

@@ -273,3 +273,51 @@ def test_problem_formatting() -> None:
 def test_a_valid_text_gives_the_typed_config() -> None:
     config = parse_config_text("services: [{id: web, name: Web}]\n", "inline.yaml")
     assert config == SlamonConfig.model_validate({"services": [{"id": "web", "name": "Web"}]})
+
+
+HOLIDAY_ICS = """BEGIN:VCALENDAR
+VERSION:2.0
+BEGIN:VEVENT
+UID:xmas@example
+DTSTART;VALUE=DATE:20261225
+DTEND;VALUE=DATE:20261227
+SUMMARY:Christmas
+END:VEVENT
+END:VCALENDAR
+"""
+
+CALENDAR_WITH_ICS = """\
+calendars:
+  office:
+    timezone: Europe/Berlin
+    hours: {mon: ["09:00-17:00"]}
+    holidays: ["2026-12-24"]
+    holidays_ics: holidays/berlin.ics
+"""
+
+
+def test_holidays_ics_is_read_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "holidays").mkdir()
+    (tmp_path / "holidays" / "berlin.ics").write_text(HOLIDAY_ICS)
+    config_path = tmp_path / "slamon.yaml"
+    config_path.write_text(CALENDAR_WITH_ICS)
+    calendar = load_config(config_path).calendars["office"]
+    # 24 Dec listed in YAML; 25 and 26 Dec from the all-day event (DTEND is exclusive).
+    assert [d.isoformat() for d in calendar.holidays] == ["2026-12-24", "2026-12-25", "2026-12-26"]
+
+
+def test_a_missing_or_broken_holidays_ics_names_the_yaml_line(tmp_path: Path) -> None:
+    config_path = tmp_path / "slamon.yaml"
+    config_path.write_text(CALENDAR_WITH_ICS)
+    with pytest.raises(ConfigFileError) as missing:
+        load_config(config_path)
+    (problem,) = missing.value.problems
+    assert (problem.line, problem.field) == (6, "calendars.office.holidays_ics")
+    assert "cannot read" in problem.message and "berlin.ics" in problem.message
+
+    (tmp_path / "holidays").mkdir()
+    (tmp_path / "holidays" / "berlin.ics").write_text("BEGIN:VCALENDAR\nBEGIN:VEVENT\n")
+    with pytest.raises(ConfigFileError) as broken:
+        load_config(config_path)
+    (problem,) = broken.value.problems
+    assert problem.line == 6 and "never closed" in problem.message

@@ -141,8 +141,9 @@ def test_tickets_have_realistic_lifecycles(history: list[CloudEvent]) -> None:
     assert {t.kind for updates in tickets.values() for t in updates} == {"incident", "request"}
     assert {t.priority for updates in tickets.values() for t in updates} == {"P1", "P2", "P3", "P4"}
     reopened = [
-        steps for steps in statuses.values()
-        if "resolved" in steps and "in_progress" in steps[steps.index("resolved") + 1:]
+        steps
+        for steps in statuses.values()
+        if "resolved" in steps and "in_progress" in steps[steps.index("resolved") + 1 :]
     ]
     assert len(reopened) == 1
     assert sum(len({t.priority for t in updates}) > 1 for updates in tickets.values()) == 1
@@ -154,10 +155,14 @@ def test_tickets_have_realistic_lifecycles(history: list[CloudEvent]) -> None:
 def test_an_emergency_change_caused_an_existing_incident(history: list[CloudEvent]) -> None:
     changes = [e.data for e in _of_type(history, EventType.CHANGE)]
     assert all(isinstance(change, ChangeData) for change in changes)
-    caused = [c.caused_incident for c in changes if isinstance(c, ChangeData)
-              and c.kind == "emergency"]
-    incidents = {e.data.ticket_id for e in _of_type(history, EventType.TICKET)
-                 if isinstance(e.data, TicketData)}
+    caused = [
+        c.caused_incident for c in changes if isinstance(c, ChangeData) and c.kind == "emergency"
+    ]
+    incidents = {
+        e.data.ticket_id
+        for e in _of_type(history, EventType.TICKET)
+        if isinstance(e.data, TicketData)
+    }
     assert caused and all(incident in incidents for incident in caused)
     outcomes = {c.status for c in changes if isinstance(c, ChangeData)}
     assert {"implemented", "failed", "rolled_back"} <= outcomes
@@ -177,8 +182,11 @@ def test_one_continuity_test_misses_its_rpo(
 
 
 def test_the_erp_disk_fills_up_slowly(history: list[CloudEvent]) -> None:
-    samples = [e.data for e in _of_type(history, EventType.CAPACITY)
-               if e.subject == "erp-reporting" and isinstance(e.data, CapacityData)]
+    samples = [
+        e.data
+        for e in _of_type(history, EventType.CAPACITY)
+        if e.subject == "erp-reporting" and isinstance(e.data, CapacityData)
+    ]
     ratios = [sample.used / sample.capacity for sample in samples]
     week = 24 * 7
     first_week, last_week = sum(ratios[:week]) / week, sum(ratios[-week:]) / week
@@ -196,8 +204,21 @@ def test_cli_writes_the_history_as_json_lines(tmp_path: Path) -> None:
         "    probes: [{name: health, http: 'http://demo.local/checkout/health'}]\n"
     )
     out = tmp_path / "history.jsonl"
-    assert main(["--config", str(small), "--out", str(out), "--now", "2026-09-02T00:00:00+00:00",
-                 "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "--config",
+                str(small),
+                "--out",
+                str(out),
+                "--now",
+                "2026-09-02T00:00:00+00:00",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     lines = out.read_bytes().splitlines()
     # One probe every 5 minutes through all of June, July and August and the 1st of September.
     assert sum(parse_event(line).type == EventType.PROBE for line in lines) == (92 + 1) * 288

@@ -1,0 +1,157 @@
+"""The `slamon` command line as users run it: exit codes, one-line errors, files and the demo."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.store import EventStore
+from sla.events import PROBE, new_event
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def slamon(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to completion and capture what it printed."""
+    return subprocess.run(
+        [sys.executable, "-m", "slamon", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_validate_accepts_the_examples() -> None:
+    for example in ("minimal.yaml", "demo.yaml", "compose.yaml"):
+        result = slamon("validate", str(REPO / "examples" / example))
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.startswith("ok ")
+
+
+def test_validate_prints_each_problem_with_file_line_and_field(tmp_path: Path) -> None:
+    config = tmp_path / "broken.yaml"
+    config.write_text(
+        "services:\n"
+        "  - id: shop\n"
+        "    name: Shop\n"
+        "    probes:\n"
+        "      - {name: home, http: 'http://127.0.0.1/', interval: 5x}\n"
+        "    colour: blue\n"
+    )
+    result = slamon("validate", str(config))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"error: {config}:5:59: services[0].probes[0].interval: invalid duration '5x': "
+        "unknown unit 'x' (use s, m, h or d)"
+    )
+    assert lines[1].startswith(f"{config}:6:5: services[0].colour: unknown key 'colour'")
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = slamon("--debug", "validate", str(tmp_path / "missing.yaml"))
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "file not found" in result.stderr
+
+
+def test_bad_bootstrap_is_a_one_line_config_error() -> None:
+    result = slamon("run", "-c", str(REPO / "examples" / "minimal.yaml"), "--bootstrap", "nope")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: --bootstrap 'nope': Value error, invalid address 'nope': expected host:port"
+    )
+
+
+def test_ingest_into_the_embedded_store_dead_letters_bad_lines(
+    tmp_path: Path, write_config: Callable[[dict[str, Any]], Path]
+) -> None:
+    store_path = tmp_path / "ingest.duckdb"
+    config = write_config(
+        {"transport": {"kind": "embedded"}, "store": {"path": str(store_path)}, "services": []}
+    )
+    start = datetime.now(UTC) - timedelta(hours=1)
+    good = [
+        new_event(
+            PROBE,
+            "shop",
+            {"check": "home", "ok": True, "latency_ms": 12.5},
+            source="test",
+            time=start + timedelta(seconds=n),
+        ).to_json()
+        for n in range(5)
+    ]
+    # 8 non-empty lines: 2 invalid, 6 published, of which one repeats an event already sent.
+    lines = [good[0], b"{not json", good[1], good[2], b"", good[2], b'{"specversion": "1.0"}']
+    lines += [good[3], good[4]]
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(lines) + b"\n")
+
+    result = slamon("ingest", "-c", str(config), str(events))
+    assert result.returncode == 1  # some lines were rejected: scripts must notice
+    assert f"{events}:2: not_json:" in result.stderr
+    assert f"{events}:7: missing_field:" in result.stderr
+    assert "published 6 events, 2 rejected to slamon.dlq, 5 new events stored" in result.stderr
+    with EventStore(store_path, read_only=True) as store:
+        assert store.counts_by_type() == {PROBE: 5}
+
+
+def test_demo_serves_every_service_and_stops_on_ctrl_c(
+    tmp_path: Path,
+    free_port: Callable[[], int],
+    scrape: Callable[[str], dict[str, float]],
+    slamon_process: Callable[..., Any],
+    wait_for: Callable[..., Any],
+) -> None:
+    demo = yaml.safe_load((REPO / "examples" / "demo.yaml").read_text())
+    port = free_port()
+    demo["store"]["path"] = str(tmp_path / "demo.duckdb")
+    demo["exporter"]["listen"] = f"127.0.0.1:{port}"
+    config = tmp_path / "demo.yaml"
+    config.write_text(yaml.safe_dump(demo))
+    services = {service["id"] for service in demo["services"]}
+
+    process = slamon_process("demo", "--config", str(config), "--duration", "300")
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def every_service_has_month_availability() -> dict[str, float] | None:
+        samples = scrape(url)
+        found = {
+            s: samples.get(f'slamon_availability_ratio{{service="{s}",window="month"}}')
+            for s in services
+        }
+        return samples if all(v is not None for v in found.values()) else None
+
+    samples = wait_for(every_service_has_month_availability, 40, "demo figures", process)
+    # Three months of history: every event family was ingested, not just live probes.
+    for event_type in ("probe", "outage", "maintenance", "capacity", "ticket", "change"):
+        assert samples[f'slamon_events_ingested_total{{type="slamon.{event_type}.v1"}}'] > 0
+    process.proc.send_signal(signal.SIGINT)
+    assert process.proc.wait(timeout=30) == 0, process.output()
+    assert f"http://127.0.0.1:{port}/metrics" in process.output()
+    assert "Service levels, month to date" in process.output()
+
+
+def test_run_stops_by_itself_after_its_duration(
+    tmp_path: Path, free_port: Callable[[], int], write_config: Callable[[dict[str, Any]], Path]
+) -> None:
+    config = write_config(
+        {
+            "transport": {"kind": "embedded"},
+            "store": {"path": str(tmp_path / "run.duckdb")},
+            "exporter": {"listen": f"127.0.0.1:{free_port()}"},
+            "services": [{"id": "shop", "name": "Shop"}],
+        }
+    )
+    result = slamon("run", "-c", str(config), "--duration", "2", timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "metrics: http://127.0.0.1:" in result.stderr

@@ -84,7 +84,7 @@ class ServiceLevelView:
             levels.append(
                 ServiceLevels(
                     service=service.id,
-                    # Through a decimal fraction, so 99.9 is exported as 0.999, not 0.9990000000000001.
+                    # Via a decimal fraction: 99.9 gives 0.999, not 0.9990000000000001.
                     target_ratio=None
                     if objective is None
                     else float(Fraction(str(objective)) / 100),

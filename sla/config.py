@@ -163,6 +163,9 @@ class KafkaTransportConfig(_Model):
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     client_id: str = Field(default="slamon", min_length=1)
+    # A pipeline worker that dies is replaced after this long; Kafka's 45 s default leaves
+    # its partitions unread for most of a minute. Brokers refuse less than 6 s by default.
+    session_timeout: Duration = Field(default=10, ge=6)
 
 
 class EmbeddedTransportConfig(_Model):

@@ -30,6 +30,7 @@ def open_transport(
             partitions=config.partitions,
             replication_factor=config.replication_factor,
             client_id=config.client_id,
+            session_timeout_s=config.session_timeout,
             backoff=backoff,
         )
     return EmbeddedTransport()

@@ -90,7 +90,14 @@ class KafkaTransportConsumer:
     """A consumer group member with auto-commit off, starting at the earliest offset."""
 
     def __init__(
-        self, bootstrap: str, client_id: str, group_id: str, topics: list[str], backoff: Backoff
+        self,
+        bootstrap: str,
+        client_id: str,
+        group_id: str,
+        topics: list[str],
+        *,
+        backoff: Backoff,
+        session_timeout_s: int,
     ) -> None:
         self._backoff = backoff
         self._consumer: Any = backoff.run(
@@ -102,6 +109,9 @@ class KafkaTransportConsumer:
                 group_id=group_id,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                session_timeout_ms=session_timeout_s * 1000,
+                # Kafka's rule of thumb: heartbeat at most a third of the session timeout.
+                heartbeat_interval_ms=session_timeout_s * 1000 // 3,
                 bootstrap_timeout_ms=backoff.attempt_timeout_ms,
                 reconnect_backoff_max_ms=backoff.max_ms,
             ),
@@ -164,9 +174,11 @@ class KafkaTransport:
         partitions: int = 3,
         replication_factor: int = 1,
         client_id: str = "slamon",
+        session_timeout_s: int = 10,
         backoff: Backoff | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.session_timeout_s = session_timeout_s
         self.partitions = partitions
         self.replication_factor = replication_factor
         self.client_id = client_id
@@ -179,7 +191,12 @@ class KafkaTransport:
     def consumer(self, group_id: str, topics: list[str]) -> KafkaTransportConsumer:
         """A new member of `group_id` subscribed to `topics`."""
         return KafkaTransportConsumer(
-            self.bootstrap, self.client_id, group_id, topics, self.backoff
+            self.bootstrap,
+            self.client_id,
+            group_id,
+            topics,
+            backoff=self.backoff,
+            session_timeout_s=self.session_timeout_s,
         )
 
     def ensure_topics(self, topics: list[str]) -> None:

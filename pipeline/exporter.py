@@ -13,8 +13,6 @@ from prometheus_client.registry import Collector
 
 from sla.availability import AvailabilityResult, ErrorBudget
 
-WINDOWS = ("month", "30d")
-
 
 @dataclass(frozen=True)
 class ServiceLevels:

@@ -89,35 +89,65 @@ class ErrorBudget:
     remaining_ratio: float | None
 
 
-def outages_from_probe_results(
-    results: Sequence[ProbeResult], failures: int, recoveries: int = 1
+@dataclass(frozen=True, slots=True)
+class ProbeIsland:
+    """A maximal run of consecutive probe results of one check with the same outcome."""
+
+    ok: bool
+    start: int
+    end: int
+    count: int
+
+
+def probe_islands(results: Sequence[ProbeResult]) -> list[ProbeIsland]:
+    """Runs of equal outcomes, in time order: the compressed form the outage rule works on."""
+    islands: list[ProbeIsland] = []
+    for time, ok in sorted(results, key=lambda result: result[0]):
+        if islands and islands[-1].ok == ok:
+            last = islands[-1]
+            islands[-1] = ProbeIsland(ok, last.start, time, last.count + 1)
+        else:
+            islands.append(ProbeIsland(ok, time, time, 1))
+    return islands
+
+
+def outages_from_probe_islands(
+    islands: Sequence[ProbeIsland],
+    failures: int,
+    recoveries: int = 1,
+    *,
+    now: int | None = None,
+    stale_after: int | None = None,
 ) -> list[Outage]:
     """Outages opened by ``failures`` consecutive failed probes, closed by ``recoveries`` successes.
 
     The outage starts at the first failure of the run, the earliest evidence of the outage
     (the later failures only confirm it), and ends at the first success of the closing run.
+    An outage still open whose last result is older than ``stale_after`` at ``now`` ends at
+    that last failed probe: when a check stops reporting, its evidence of downtime stops too.
     """
     if failures < 1 or recoveries < 1:
         raise ConfigError(f"failures and recoveries must be >= 1, got {failures}, {recoveries}")
     outages: list[Outage] = []
     opened: int | None = None
-    streak_start, streak = 0, 0
-    for time, ok in sorted(results, key=lambda result: result[0]):
-        # While up we count failures; while down we count successes.
-        if ok == (opened is None):
-            streak = 0
-            continue
-        if streak == 0:
-            streak_start = time
-        streak += 1
-        if opened is None and streak >= failures:
-            opened, streak = streak_start, 0
-        elif opened is not None and streak >= recoveries:
-            outages.append(Outage(opened, streak_start, source="probes"))
-            opened, streak = None, 0
+    for island in islands:
+        if opened is None and not island.ok and island.count >= failures:
+            opened = island.start
+        elif opened is not None and island.ok and island.count >= recoveries:
+            outages.append(Outage(opened, island.start, source="probes"))
+            opened = None
     if opened is not None:
-        outages.append(Outage(opened, None, source="probes"))
+        last = islands[-1].end
+        stale = now is not None and stale_after is not None and now - last > stale_after
+        outages.append(Outage(opened, last if stale else None, source="probes"))
     return outages
+
+
+def outages_from_probe_results(
+    results: Sequence[ProbeResult], failures: int, recoveries: int = 1
+) -> list[Outage]:
+    """`outages_from_probe_islands` over raw ``(time, ok)`` results."""
+    return outages_from_probe_islands(probe_islands(results), failures, recoveries)
 
 
 def outages_from_status_changes(changes: Sequence[StatusChange]) -> list[Outage]:

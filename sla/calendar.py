@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sla.config import TWENTY_FOUR_SEVEN
 from sla.errors import ConfigError
 from sla.intervals import Interval, InvalidIntervalError, clip, subtract, total, union
 
@@ -132,8 +133,19 @@ class BusinessCalendar:
         return clip(spans, window)
 
 
-TWENTY_FOUR_SEVEN = BusinessCalendar("UTC", WorkingHours((((0, MINUTES_PER_DAY),),) * 7))
+ROUND_THE_CLOCK = BusinessCalendar("UTC", WorkingHours((((0, MINUTES_PER_DAY),),) * 7))
 """Every second counts: UTC days from 00:00 to 24:00 join into one continuous span."""
+
+
+class Calendars:
+    """A config's business calendars by name, with the built-in ``24x7`` among them."""
+
+    def __init__(self, configs: Mapping[str, CalendarSource[Any]]) -> None:
+        self._by_name = {name: calendar_from_config(c) for name, c in configs.items()}
+
+    def __getitem__(self, name: str) -> BusinessCalendar:
+        """The calendar called `name`; ``24x7`` is every second, in UTC."""
+        return ROUND_THE_CLOCK if name == TWENTY_FOUR_SEVEN else self._by_name[name]
 
 
 def business_seconds(cal: BusinessCalendar, a: int, b: int, pauses: Iterable[Interval] = ()) -> int:

@@ -398,6 +398,8 @@ class CapacityThreshold(_Model):
 
     warn: Ratio
     crit: Ratio
+    # Trailing span of samples the time-to-exhaustion trend is fitted over.
+    trend_window: PositiveDuration = 7 * 86_400
 
     @model_validator(mode="after")
     def _warn_below_crit(self) -> CapacityThreshold:

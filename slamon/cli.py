@@ -17,6 +17,7 @@ from sla.config import KafkaTransportConfig, SlamonConfig
 from sla.errors import ConfigError, SlamonError
 from slamon.app import ingest_files, run_all, run_collectors, run_demo, run_pipeline
 from slamon.configfile import load_config
+from slamon.openslo import import_openslo, render_yaml
 
 app = typer.Typer(
     add_completion=False,
@@ -129,6 +130,25 @@ def ingest(
     summary = ingest_files(loaded, files, console)
     if summary.rejected:
         raise typer.Exit(code=1)
+
+
+@app.command("import-openslo")
+def import_openslo_command(
+    files: Annotated[list[Path], typer.Argument(help="OpenSLO v1 / v1alpha YAML files.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the config here, not stdout.")
+    ] = None,
+) -> None:
+    """Turn OpenSLO Service/SLO documents into slamon config (services and objectives)."""
+    result = import_openslo(files)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
+    text = render_yaml(result)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {len(result.config['services'])} services to {out}")
 
 
 @app.command()

@@ -20,8 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sla.calendar import TWENTY_FOUR_SEVEN as ALWAYS
-from sla.calendar import BusinessCalendar, calendar_from_config, deadline, local_to_epoch, zone
+from sla.calendar import BusinessCalendar, Calendars, deadline, local_to_epoch, zone
 from sla.config import TWENTY_FOUR_SEVEN, ProbeConfig, ServiceConfig, SlamonConfig, TicketPolicy
 from sla.events import CloudEvent, EventType, new_event
 from sla.intervals import Interval
@@ -238,9 +237,7 @@ class _ServiceHistory:
     # --- planning -------------------------------------------------------------------------
 
     def _calendar(self, name: str) -> BusinessCalendar:
-        if name == TWENTY_FOUR_SEVEN:
-            return ALWAYS
-        return calendar_from_config(self.config.calendars[name])
+        return Calendars(self.config.calendars)[name]
 
     def _zone_of(self, name: str) -> str:
         if name != TWENTY_FOUR_SEVEN:

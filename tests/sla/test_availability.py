@@ -18,7 +18,7 @@ from sla.availability import (
     outages_from_probe_results,
     outages_from_status_changes,
 )
-from sla.calendar import TWENTY_FOUR_SEVEN, BusinessCalendar, WorkingHours
+from sla.calendar import ROUND_THE_CLOCK, BusinessCalendar, WorkingHours
 from sla.errors import ConfigError, InvalidEventError
 from sla.intervals import Interval, InvalidIntervalError
 from sla.windows import month_window
@@ -145,7 +145,7 @@ def test_mtbf_mtrs_mtbsi_by_hand_on_a_24x7_month() -> None:
         Outage(at("2026-06-10T12:00Z"), at("2026-06-10T12:30Z"), outage_id="o1"),
         Outage(at("2026-06-20T08:00Z"), at("2026-06-20T09:30Z"), outage_id="o2"),
     ]
-    result = availability(TWENTY_FOUR_SEVEN, june, outages, maintenance, now=june.end)
+    result = availability(ROUND_THE_CLOCK, june, outages, maintenance, now=june.end)
     assert (result.agreed_seconds, result.downtime_seconds, result.outages) == (2_584_800, 7_200, 2)
     assert result.ratio == 2_577_600 / 2_584_800
     assert result.mtbf_seconds == 1_288_800
@@ -314,7 +314,7 @@ outage_lists = st.lists(
 maintenance_lists = st.lists(
     st.tuples(instants, lengths).map(lambda p: Interval(p[0], p[0] + p[1])), max_size=4
 )
-calendars = st.sampled_from([OFFICE, BERLIN_24H, TWENTY_FOUR_SEVEN])
+calendars = st.sampled_from([OFFICE, BERLIN_24H, ROUND_THE_CLOCK])
 
 
 @given(calendars, outage_lists, maintenance_lists, instants, st.booleans())

@@ -155,3 +155,15 @@ def test_run_stops_by_itself_after_its_duration(
     result = slamon("run", "-c", str(config), "--duration", "2", timeout=30)
     assert result.returncode == 0, result.stderr
     assert "metrics: http://127.0.0.1:" in result.stderr
+
+
+def test_import_openslo_writes_a_config_that_validates(tmp_path: Path) -> None:
+    out = tmp_path / "imported.yaml"
+    source = REPO / "tests" / "slamon" / "openslo-files" / "web-shop.yaml"
+    result = slamon("import-openslo", str(source), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "warning: SLO 'search-p99'" in result.stderr  # a latency SLO cannot carry over
+    checked = slamon("validate", str(out))
+    assert checked.returncode == 0, checked.stderr
+    services = yaml.safe_load(out.read_text())["services"]
+    assert [(s["id"], s["objectives"]["availability"]) for s in services] == [("web-shop", 99.95)]

@@ -119,16 +119,21 @@ def test_prometheus_query_api_returns_availability_per_service(
     slamon = slamon_process("run", "--config", str(config))
     base = prometheus(exporter_port)
 
-    def availability_series() -> dict[str, float] | None:
-        answer = httpx.get(
-            f"{base}/api/v1/query", params={"query": 'slamon_availability_ratio{window="month"}'}
-        ).json()
+    def by_service(query: str) -> dict[str, float]:
+        answer = httpx.get(f"{base}/api/v1/query", params={"query": query}).json()
         assert answer["status"] == "success"
-        found = {r["metric"]["service"]: float(r["value"][1]) for r in answer["data"]["result"]}
+        return {r["metric"]["service"]: float(r["value"][1]) for r in answer["data"]["result"]}
+
+    def availability_series() -> dict[str, float] | None:
+        # A service shows a ratio only once probe results of it are stored.
+        found = by_service('slamon_availability_ratio{window="month"}')
         return found if set(found) == set(SERVICES) else None
 
     found = wait_for(availability_series, 60, "Prometheus to scrape every service", slamon)
     assert found == dict.fromkeys(SERVICES, 1.0)
+    assert by_service("slamon_service_up") == dict.fromkeys(SERVICES, 1.0)
+    assert by_service("slamon_downtime_seconds") == dict.fromkeys(SERVICES, 0.0)
+    assert by_service("slamon_availability_target_ratio") == dict.fromkeys(SERVICES, 0.995)
     targets = httpx.get(f"{base}/api/v1/targets").json()["data"]["activeTargets"]
     assert [t["health"] for t in targets] == ["up"]
     assert slamon.terminate() == 0, slamon.output()

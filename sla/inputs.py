@@ -1,0 +1,207 @@
+"""What the engine needs per service, reduced from events; and the plain-Python reduction.
+
+The reduction here is the reference: it reads a list of CloudEvents with nothing but Python.
+`pipeline/engine.py` reduces the same events in DuckDB, over all services at once, and must
+produce equal `ServiceInputs` for any input (tests/pipeline/test_engine_agreement.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sla.availability import (
+    Outage,
+    ProbeIsland,
+    outages_from_probe_islands,
+    outages_from_status_changes,
+    probe_islands,
+)
+from sla.config import OutageFromProbes, ServiceConfig, SlamonConfig
+from sla.events import CloudEvent, EventType, MaintenanceData, OutageData, ProbeData, StatusData
+from sla.intervals import Interval
+
+PROBE_LOOKBACK = 86_400
+"""Probe history read before a window: a failed-probe run that began earlier still counts."""
+STALE_PROBE_INTERVALS = 3
+"""A failing check silent for this many of its intervals no longer extends its outage."""
+UNCONFIGURED_PROBE_INTERVAL = 300
+"""The assumed interval of checks that are not in the config (imported probe results)."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_seconds(instant: datetime) -> int:
+    """Whole Unix seconds of an aware datetime, rounded down (exact: no float on the way)."""
+    return (instant - _EPOCH) // timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class OutageRecord:
+    """The latest version of one reported outage (`slamon.outage.v1`)."""
+
+    outage_id: str
+    start: int
+    end: int | None
+    planned: bool
+    impact: str
+    ref: str | None
+
+
+@dataclass(frozen=True)
+class ServiceInputs:
+    """Everything the engine needs about one service, already reduced from its events."""
+
+    service: str
+    outages: tuple[Outage, ...] = ()
+    maintenance: tuple[Interval, ...] = ()
+    observed: bool = False
+    """Whether any availability evidence (probe, status, outage, maintenance) exists."""
+
+
+@dataclass
+class AvailabilityEvidence:
+    """The reduced availability events of one service, before the outage rules apply."""
+
+    islands: dict[str, list[ProbeIsland]] = field(default_factory=dict)
+    status_changes: list[tuple[int, str]] = field(default_factory=list)
+    outages: list[OutageRecord] = field(default_factory=list)
+    maintenance: list[Interval] = field(default_factory=list)
+    observed: bool = False
+
+
+def stale_after(service: ServiceConfig | None, check: str) -> int:
+    """Seconds of silence after which a failing check's outage stops growing."""
+    interval = UNCONFIGURED_PROBE_INTERVAL
+    if service is not None:
+        interval = next((p.interval for p in service.probes if p.name == check), interval)
+    return STALE_PROBE_INTERVALS * interval
+
+
+def service_inputs(
+    service_id: str,
+    service: ServiceConfig | None,
+    evidence: AvailabilityEvidence,
+    since: int,
+    now: int,
+) -> ServiceInputs:
+    """Apply the outage rules of the three sources to one service's reduced evidence.
+
+    Only outages that overlap [since, now] are kept: older history decides nothing here.
+    """
+    rule = (service.outage_from_probes if service else None) or OutageFromProbes()
+    outages: list[Outage] = []
+    for check, islands in sorted(evidence.islands.items()):
+        outages += outages_from_probe_islands(
+            islands,
+            rule.failures,
+            rule.recoveries,
+            now=now,
+            stale_after=stale_after(service, check),
+        )
+    outages += outages_from_status_changes(evidence.status_changes)
+    outages += [
+        Outage(
+            start=r.start,
+            end=r.end,
+            planned=r.planned,
+            impact="partial" if r.impact == "partial" else "full",
+            source="outage",
+            ref=r.ref,
+            outage_id=r.outage_id,
+        )
+        for r in sorted(evidence.outages, key=lambda r: (r.start, r.outage_id))
+    ]
+    return ServiceInputs(
+        service=service_id,
+        outages=tuple(
+            sorted((o for o in outages if _overlaps(o.start, o.end, since, now)), key=_outage_order)
+        ),
+        maintenance=tuple(sorted(evidence.maintenance, key=lambda i: (i.start, i.end))),
+        observed=evidence.observed,
+    )
+
+
+def _outage_order(outage: Outage) -> tuple[int, int, str, str]:
+    """A total order, so both reductions list outages identically."""
+    end = outage.end if outage.end is not None else 2**62
+    return outage.start, end, outage.source, outage.outage_id or ""
+
+
+def _latest(events: Iterable[CloudEvent], key: str) -> list[CloudEvent]:
+    """The newest event (by time, then id) for each value of data field `key`, per service."""
+    newest: dict[tuple[str, str], CloudEvent] = {}
+    for event in events:
+        slot = (event.subject, getattr(event.data, key))
+        current = newest.get(slot)
+        if current is None or (event.time, event.id) > (current.time, current.id):
+            newest[slot] = event
+    return list(newest.values())
+
+
+def _overlaps(start: int, end: int | None, since: int, until: int) -> bool:
+    return start <= until and (end is None or end > since)
+
+
+def inputs_from_events(
+    events: Iterable[CloudEvent], config: SlamonConfig, since: int, now: int
+) -> dict[str, ServiceInputs]:
+    """The reference reduction: per service inputs for windows within [since, now].
+
+    Only events whose time is at or before `now` are known; a later event (a clock ahead of
+    ours) waits for a later computation.
+    """
+    by_type: dict[str, list[CloudEvent]] = defaultdict(list)
+    for event in sorted(events, key=lambda e: (e.time, e.id)):
+        if epoch_seconds(event.time) <= now:
+            by_type[event.type].append(event)
+    evidence: dict[str, AvailabilityEvidence] = defaultdict(AvailabilityEvidence)
+
+    results: dict[tuple[str, str], list[tuple[int, bool]]] = defaultdict(list)
+    for event in by_type[EventType.PROBE]:
+        t = epoch_seconds(event.time)
+        if t >= since - PROBE_LOOKBACK:
+            assert isinstance(event.data, ProbeData)
+            results[(event.subject, event.data.check)].append((t, event.data.ok))
+    for (service, check), checks in results.items():
+        evidence[service].islands[check] = probe_islands(checks)
+        evidence[service].observed = True
+
+    for event in by_type[EventType.STATUS]:
+        assert isinstance(event.data, StatusData)
+        evidence[event.subject].status_changes.append((epoch_seconds(event.time), event.data.state))
+        evidence[event.subject].observed = True
+
+    for event in _latest(by_type[EventType.OUTAGE], "outage_id"):
+        assert isinstance(event.data, OutageData)
+        data = event.data
+        evidence[event.subject].observed = True
+        start = epoch_seconds(data.start)
+        end = None if data.end is None else epoch_seconds(data.end)
+        if _overlaps(start, end, since, now):
+            record = OutageRecord(data.outage_id, start, end, data.planned, data.impact, data.ref)
+            evidence[event.subject].outages.append(record)
+
+    for event in _latest(by_type[EventType.MAINTENANCE], "window_id"):
+        assert isinstance(event.data, MaintenanceData)
+        evidence[event.subject].observed = True
+        start, end = epoch_seconds(event.data.start), epoch_seconds(event.data.end)
+        if _overlaps(start, end, since, now):
+            evidence[event.subject].maintenance.append(Interval(start, end))
+
+    return reduce_evidence(evidence, config, since, now)
+
+
+def reduce_evidence(
+    evidence: Mapping[str, AvailabilityEvidence], config: SlamonConfig, since: int, now: int
+) -> dict[str, ServiceInputs]:
+    """`ServiceInputs` for every configured service and every service with evidence."""
+    services = {s.id: s for s in config.services}
+    ids: Sequence[str] = sorted(set(services) | set(evidence))
+    empty = AvailabilityEvidence()
+    return {
+        sid: service_inputs(sid, services.get(sid), evidence.get(sid, empty), since, now)
+        for sid in ids
+    }

@@ -1,0 +1,146 @@
+"""The DuckDB reduction (pipeline/engine.py) equals the plain-Python reference (sla/inputs.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.engine import inputs_from_store
+from pipeline.store import EventStore
+from sla.config import SlamonConfig
+from sla.events import MAINTENANCE, OUTAGE, PROBE, STATUS, CloudEvent, new_event
+from sla.inputs import ServiceInputs, inputs_from_events
+from sla.intervals import Interval
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+SERVICES = ("api", "web")
+CONFIG = SlamonConfig.model_validate(
+    {
+        "services": [
+            {
+                "id": "api",
+                "name": "API",
+                "outage_from_probes": {"failures": 2, "recoveries": 2},
+                "probes": [{"name": "a", "http": "http://127.0.0.1/", "interval": "1m"}],
+            },
+            {"id": "web", "name": "Web"},
+        ]
+    }
+)
+
+
+def at(seconds: float) -> datetime:
+    """T0 plus `seconds` (fractions kept, so rounding to whole seconds is exercised)."""
+    return T0 + timedelta(seconds=seconds)
+
+
+def both(events: list[CloudEvent], since: int, now: int) -> tuple[dict[str, ServiceInputs], ...]:
+    """The reference and the fast reduction of the same events."""
+    with EventStore(":memory:") as store:
+        store.write_batch(events)
+        fast = inputs_from_store(store, CONFIG, since, now)
+    return inputs_from_events(events, CONFIG, since, now), fast
+
+
+def event(type_: str, subject: str, data: dict[str, Any], when: float, n: int) -> CloudEvent:
+    return new_event(type_, subject, data, source="test", time=at(when), id=f"e{n:05d}")
+
+
+instants = st.floats(min_value=0, max_value=40_000, allow_nan=False).map(lambda x: round(x, 3))
+
+
+@st.composite
+def availability_events(draw: st.DrawFn) -> list[CloudEvent]:
+    """Random probe results, state changes, outage and maintenance reports (with updates)."""
+    events: list[CloudEvent] = []
+    for n in range(draw(st.integers(0, 60))):
+        kind = draw(st.sampled_from(["probe", "probe", "probe", "status", "outage", "maint"]))
+        service = draw(st.sampled_from(SERVICES))
+        when = draw(instants)
+        if kind == "probe":
+            check = draw(st.sampled_from(["a", "b"]))
+            ok = draw(st.booleans())
+            data: dict[str, Any] = {"check": check, "ok": ok, "latency_ms": 1.0}
+            events.append(event(PROBE, service, data, when, n))
+        elif kind == "status":
+            data = {"state": draw(st.sampled_from(["up", "down", "degraded"]))}
+            events.append(event(STATUS, service, data, when, n))
+        else:
+            start = draw(instants)
+            end = draw(st.none() | instants.map(lambda x, s=start: s + x))
+            ident = draw(st.sampled_from(["x", "y"]))
+            if kind == "outage":
+                data = {
+                    "outage_id": ident,
+                    "start": at(start).isoformat(),
+                    "end": None if end is None else at(end).isoformat(),
+                    "planned": draw(st.booleans()),
+                    "impact": draw(st.sampled_from(["full", "partial"])),
+                }
+                events.append(event(OUTAGE, service, data, when, n))
+            else:
+                data = {
+                    "window_id": ident,
+                    "start": at(start).isoformat(),
+                    "end": at(start if end is None else end).isoformat(),
+                    "reason": "patching",
+                }
+                events.append(event(MAINTENANCE, service, data, when, n))
+    return events
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=availability_events(),
+    since=st.integers(0, 30_000),
+    span=st.integers(0, 20_000),
+)
+def test_fast_reduction_equals_the_reference(
+    events: list[CloudEvent], since: int, span: int
+) -> None:
+    start = int(T0.timestamp())
+    reference, fast = both(events, start + since, start + since + span)
+    assert fast == reference
+
+
+def test_a_rescheduled_maintenance_window_counts_only_in_its_new_place() -> None:
+    first = {
+        "window_id": "w1",
+        "start": at(3_600).isoformat(),
+        "end": at(7_200).isoformat(),
+        "reason": "patching",
+    }
+    moved = {**first, "start": at(90_000).isoformat(), "end": at(93_600).isoformat()}
+    events = [event(MAINTENANCE, "web", first, 0, 1), event(MAINTENANCE, "web", moved, 60, 2)]
+    start = int(T0.timestamp())
+    reference, fast = both(events, start, start + 86_400)
+    # The newest version (moved to tomorrow) replaces the first: nothing today.
+    assert fast["web"].maintenance == reference["web"].maintenance == ()
+    reference, fast = both(events, start, start + 100_000)
+    assert fast["web"].maintenance == (Interval(start + 90_000, start + 93_600),)
+
+
+def test_a_check_that_goes_silent_while_failing_stops_extending_its_outage() -> None:
+    # api's check "a" runs every minute: 2 failures open an outage at 100; the collector dies
+    # after the failure at 160. Silent for more than 3 intervals (180 s), the outage ends at
+    # the last failed probe, 160.
+    data = {"check": "a", "ok": False, "latency_ms": 1.0}
+    events = [event(PROBE, "api", data, t, t) for t in (100, 130, 160)]
+    start = int(T0.timestamp())
+    reference, fast = both(events, start, start + 160 + 181)
+    (outage,) = fast["api"].outages
+    assert (outage.start - start, None if outage.end is None else outage.end - start) == (100, 160)
+    assert fast == reference
+    # While the silence is shorter than that, the outage is ongoing.
+    reference, fast = both(events, start, start + 160 + 180)
+    assert fast["api"].outages[0].end is None and fast == reference
+
+
+def test_a_service_without_evidence_is_not_observed() -> None:
+    start = int(T0.timestamp())
+    reference, fast = both([], start, start + 3_600)
+    assert fast == reference
+    assert fast["web"] == ServiceInputs("web")

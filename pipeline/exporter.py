@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sla.availability import AvailabilityResult, ErrorBudget
+from sla.events import REJECTION_CODES
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,9 @@ class PipelineMetrics:
             ["reason"],
             registry=registry,
         )
+        # Every reason exists from the start, so rate() and alerts see the first rejection.
+        for code in REJECTION_CODES:
+            self.rejected.labels(code)
         self.duplicates = Counter(
             "slamon_events_duplicate",
             "Messages whose event id was already stored (replays, producer retries).",

@@ -31,7 +31,7 @@ from pipeline.store import EventStore
 from pipeline.transport import Transport, open_transport
 from sla.config import SlamonConfig
 from sla.durations import format_duration
-from sla.errors import InvalidEventError
+from sla.errors import ConfigError, InvalidEventError
 from sla.events import FAMILIES, CloudEvent, dlq_topic, parse_event, topic_for
 from slamon.demodata import generate_history
 from slamon.demoserver import DemoServer
@@ -139,7 +139,12 @@ class CollectorService:
 def _metrics_server(
     config: SlamonConfig, registry: CollectorRegistry, console: Console
 ) -> MetricsServer:
-    server = MetricsServer(registry, config.exporter.host, config.exporter.port)
+    try:
+        server = MetricsServer(registry, config.exporter.host, config.exporter.port)
+    except OSError as exc:
+        raise ConfigError(
+            f"exporter.listen {config.exporter.listen}: cannot serve /metrics: {exc.strerror}"
+        ) from None
     console.print(f"metrics: http://{config.exporter.host}:{server.port}/metrics")
     return server
 
@@ -153,11 +158,13 @@ def run_pipeline(
     """The pipeline process: ingest, store, compute and serve /metrics until `stop`."""
     registry = CollectorRegistry()
     service = PipelineService(config, transport or open_transport(config.transport), registry)
-    server = _metrics_server(config, registry, console)
     try:
-        service.run(stop)
+        server = _metrics_server(config, registry, console)
+        try:
+            service.run(stop)
+        finally:
+            server.stop()
     finally:
-        server.stop()
         service.close()
 
 
@@ -185,15 +192,25 @@ def run_all(
 ) -> None:
     """Collectors, pipeline and exporter in one process, sharing one transport."""
     shared = transport or open_transport(config.transport)
-    collecting = threading.Thread(
-        target=run_collectors, args=(config, stop, console, shared), name="collectors"
-    )
+    failures: list[BaseException] = []
+
+    def collect() -> None:
+        try:
+            run_collectors(config, stop, console, shared)
+        except BaseException as exc:
+            # Without its collectors the process would report figures from stale evidence.
+            failures.append(exc)
+            stop.set()
+
+    collecting = threading.Thread(target=collect, name="collectors")
     collecting.start()
     try:
         run_pipeline(config, stop, console, shared)
     finally:
         stop.set()
         collecting.join()
+    if failures:
+        raise failures[0]
 
 
 @dataclass(frozen=True)
@@ -234,7 +251,10 @@ def ingest_files(
     published = rejected = 0
     with _progress(console) as progress:
         for path in files:
-            lines = path.read_bytes().splitlines()
+            try:
+                lines = path.read_bytes().splitlines()
+            except OSError as exc:
+                raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
             task = progress.add_task(f"publishing {path.name}", total=len(lines))
             for number, line in enumerate(lines, start=1):
                 progress.advance(task)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -167,3 +168,34 @@ def test_import_openslo_writes_a_config_that_validates(tmp_path: Path) -> None:
     assert checked.returncode == 0, checked.stderr
     services = yaml.safe_load(out.read_text())["services"]
     assert [(s["id"], s["objectives"]["availability"]) for s in services] == [("web-shop", 99.95)]
+
+
+def test_a_busy_exporter_port_is_a_one_line_error(
+    tmp_path: Path, write_config: Callable[[dict[str, Any]], Path]
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = write_config(
+            {
+                "transport": {"kind": "embedded"},
+                "store": {"path": str(tmp_path / "busy.duckdb")},
+                "exporter": {"listen": f"127.0.0.1:{port}"},
+            }
+        )
+        result = slamon("pipeline", "-c", str(config), "--duration", "5")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: exporter.listen 127.0.0.1:{port}: cannot serve /metrics: Address already in use"
+    )
+
+
+def test_ingest_of_a_missing_file_is_a_one_line_error(
+    tmp_path: Path, write_config: Callable[[dict[str, Any]], Path]
+) -> None:
+    config = write_config({"store": {"path": str(tmp_path / "x.duckdb")}})
+    missing = tmp_path / "nope.jsonl"
+    result = slamon("ingest", "-c", str(config), str(missing))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {missing}: cannot read: No such file or directory"

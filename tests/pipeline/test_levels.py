@@ -1,0 +1,104 @@
+"""The live service-level view and its Prometheus exposition."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from pipeline.exporter import PipelineMetrics, ServiceLevelCollector
+from pipeline.levels import ServiceLevelView, target_ratio
+from pipeline.store import EventStore
+from sla.config import SlamonConfig
+from sla.events import OUTAGE, PROBE, STATUS, new_event
+
+# 10 Mar 2026 12:00 UTC; the month started 9 days and 12 hours earlier.
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+MONTH_SO_FAR = (9 * 24 + 12) * 3600
+CONFIG = SlamonConfig.model_validate(
+    {
+        "services": [
+            {"id": "shop", "name": "Shop", "objectives": {"availability": 99.9}},
+            {"id": "idle", "name": "No evidence yet"},
+        ]
+    }
+)
+
+
+def store_with(*events: Any) -> EventStore:
+    store = EventStore(":memory:")
+    store.write_batch(list(events))
+    return store
+
+
+def ago(seconds: int) -> datetime:
+    return NOW - timedelta(seconds=seconds)
+
+
+def exposition(levels_store: EventStore) -> str:
+    registry = CollectorRegistry()
+    collector = ServiceLevelCollector()
+    registry.register(collector)
+    collector.update(ServiceLevelView(levels_store, CONFIG).compute(int(NOW.timestamp())))
+    return generate_latest(registry).decode()
+
+
+def test_an_ongoing_status_outage_is_downtime_and_service_down() -> None:
+    # Down since 1 hour ago (reported by a monitor 2 days ago it was up): 3600 s downtime in
+    # both windows, service down now.
+    store = store_with(
+        new_event(STATUS, "shop", {"state": "up"}, source="am", time=ago(2 * 86_400)),
+        new_event(STATUS, "shop", {"state": "down"}, source="am", time=ago(3_600)),
+    )
+    text = exposition(store)
+    assert 'slamon_service_up{service="shop"} 0.0' in text
+    assert 'slamon_downtime_seconds{service="shop",window="month"} 3600.0' in text
+    assert 'slamon_downtime_seconds{service="shop",window="30d"} 3600.0' in text
+    ratio = (MONTH_SO_FAR - 3600) / MONTH_SO_FAR
+    assert f'slamon_availability_ratio{{service="shop",window="month"}} {ratio!r}' in text
+    # An ongoing outage has no restore time yet, but it is one failure: MTRS = DT / 1.
+    assert 'slamon_mtrs_seconds{service="shop",window="month"} 3600.0' in text
+    # Budget: 0.1 % of the month so far is 820.8 s; 3600 s spent is 1 - 3600/820.8 left.
+    budget = 1 - 3600 / (MONTH_SO_FAR / 1000)
+    remaining = 'slamon_error_budget_remaining_ratio{service="shop",window="month"} '
+    assert abs(float(text.split(remaining)[1].split()[0]) - budget) < 1e-12
+
+
+def test_a_service_without_evidence_exports_only_its_target() -> None:
+    text = exposition(store_with())
+    assert 'slamon_availability_target_ratio{service="shop"} 0.999' in text
+    assert 'service="idle"' not in text
+    assert "slamon_availability_ratio{" not in text
+    assert "slamon_service_up{" not in text
+
+
+def test_a_closed_outage_event_and_probes_make_the_service_up_again() -> None:
+    start, end = ago(7_200), ago(5_400)
+    data = {"outage_id": "INC-1", "start": start.isoformat(), "end": None}
+    closed = {**data, "end": end.isoformat()}
+    probe = {"check": "home", "ok": True, "latency_ms": 3.0}
+    store = store_with(
+        new_event(OUTAGE, "shop", data, source="itsm", time=start),
+        new_event(OUTAGE, "shop", closed, source="itsm", time=end),
+        new_event(PROBE, "shop", probe, source="probe", time=ago(10)),
+    )
+    text = exposition(store)
+    assert 'slamon_service_up{service="shop"} 1.0' in text
+    assert 'slamon_downtime_seconds{service="shop",window="month"} 1800.0' in text
+    assert 'slamon_outages{service="shop",window="month"} 1.0' in text
+
+
+def test_targets_are_exact_decimal_ratios() -> None:
+    assert target_ratio(99.9) == 0.999
+    assert target_ratio(99.95) == 0.9995
+    assert target_ratio(None) is None
+
+
+def test_pipeline_metrics_expose_every_rejection_reason_from_the_start() -> None:
+    registry = CollectorRegistry()
+    PipelineMetrics(registry, lambda: {"slamon.probe.v1": 7})
+    text = generate_latest(registry).decode()
+    assert 'slamon_events_rejected_total{reason="not_json"} 0.0' in text
+    assert 'slamon_events_rejected_total{reason="naive_time"} 0.0' in text
+    assert 'slamon_events_ingested_total{type="slamon.probe.v1"} 7.0' in text

@@ -11,15 +11,21 @@ from collections import defaultdict
 
 from pipeline.store import EventStore
 from sla.availability import ProbeIsland
+from sla.calendar import Calendars
+from sla.changes import ChangeRecord
 from sla.config import SlamonConfig
+from sla.continuity import ContinuityTest
 from sla.inputs import (
     PROBE_LOOKBACK,
     AvailabilityEvidence,
+    OtherEvidence,
     OutageRecord,
     ServiceInputs,
     reduce_evidence,
+    ticket_policies,
 )
 from sla.intervals import Interval
+from sla.tickets import TicketClock, ticket_clocks_frame
 
 # Whole seconds, rounded down like sla.inputs.epoch_seconds.
 _T = "epoch_us({}) // 1000000"
@@ -82,6 +88,34 @@ FROM latest
 """
 
 
+CAPACITY_SAMPLES = f"""
+SELECT service, resource, host, {_T.format("time")}, used, capacity FROM capacity
+WHERE time >= to_timestamp($since) AND time < to_timestamp($now + 1)
+ORDER BY service, resource, host, time, event_id
+"""
+
+LATEST_CONTINUITY_TESTS = f"""
+SELECT service, test_id, scenario, {_T.format("invoked_at")}, {_T.format("restored_at")},
+       {_T.format("data_restored_to")}, outcome
+FROM continuity WHERE time < to_timestamp($now + 1)
+QUALIFY row_number() OVER (PARTITION BY service, test_id ORDER BY time DESC, event_id DESC) = 1
+"""
+
+CHANGE_EVENTS = f"""
+SELECT service, change_id, kind, status, {_T.format("start")}, {_T.format('"end"')},
+       {_T.format("time")}, caused_incident
+FROM changes WHERE time < to_timestamp($now + 1)
+ORDER BY service, time, event_id
+"""
+
+
+TICKET_UPDATES = f"""
+SELECT service, ticket_id, {_T.format("time")} AS time, status, priority, responded, kind
+FROM tickets WHERE time < to_timestamp($now + 1) AND list_contains($services, service)
+ORDER BY time, event_id
+"""
+
+
 def inputs_from_store(
     store: EventStore, config: SlamonConfig, since: int, now: int
 ) -> dict[str, ServiceInputs]:
@@ -112,4 +146,21 @@ def inputs_from_store(
         if overlaps:
             evidence[service].maintenance.append(Interval(start, end))
 
-    return reduce_evidence(evidence, config, since, now)
+    other: dict[str, OtherEvidence] = defaultdict(OtherEvidence)
+    for service, resource, host, t, used, capacity in store.query(
+        CAPACITY_SAMPLES, bounds
+    ).iter_rows():
+        other[service].capacity.setdefault((resource, host), []).append((t, used, capacity))
+    for service, *test in store.query(LATEST_CONTINUITY_TESTS, {"now": now}).iter_rows():
+        other[service].continuity.append(ContinuityTest(*test))
+    for service, *change in store.query(CHANGE_EVENTS, {"now": now}).iter_rows():
+        other[service].changes.append(ChangeRecord(*change))
+
+    policies = ticket_policies(config)
+    if policies:
+        updates = store.query(TICKET_UPDATES, {"now": now, "services": sorted(policies)})
+        clocks = ticket_clocks_frame(updates, policies, Calendars(config.calendars), now)
+        for row in clocks.iter_rows(named=True):
+            other[row.pop("service")].ticket_clocks.append(TicketClock(**row))
+
+    return reduce_evidence(evidence, other, config, since, now)

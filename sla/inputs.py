@@ -19,9 +19,25 @@ from sla.availability import (
     outages_from_status_changes,
     probe_islands,
 )
-from sla.config import OutageFromProbes, ServiceConfig, SlamonConfig
-from sla.events import CloudEvent, EventType, MaintenanceData, OutageData, ProbeData, StatusData
+from sla.calendar import Calendars
+from sla.capacity import CapacityKey, CapacitySample
+from sla.changes import ChangeRecord
+from sla.config import OutageFromProbes, ServiceConfig, SlamonConfig, TicketPolicy
+from sla.continuity import ContinuityTest
+from sla.events import (
+    CapacityData,
+    ChangeData,
+    CloudEvent,
+    ContinuityData,
+    EventType,
+    MaintenanceData,
+    OutageData,
+    ProbeData,
+    StatusData,
+    TicketData,
+)
 from sla.intervals import Interval
+from sla.tickets import TicketClock, TicketUpdate, ticket_clocks
 
 PROBE_LOOKBACK = 86_400
 """Probe history read before a window: a failed-probe run that began earlier still counts."""
@@ -59,6 +75,24 @@ class ServiceInputs:
     maintenance: tuple[Interval, ...] = ()
     observed: bool = False
     """Whether any availability evidence (probe, status, outage, maintenance) exists."""
+    capacity: dict[CapacityKey, tuple[CapacitySample, ...]] = field(default_factory=dict)
+    """Samples in [since, now] per (resource, host), in time order."""
+    continuity: tuple[ContinuityTest, ...] = ()
+    """Every test known at now, the latest event of each test id, by invocation."""
+    changes: tuple[ChangeRecord, ...] = ()
+    """Every change event known at now; `sla.changes` keeps the latest per change."""
+    ticket_clocks: tuple[TicketClock, ...] = ()
+    """The clocks of every ticket known at now, as of now."""
+
+
+@dataclass
+class OtherEvidence:
+    """The reduced capacity, continuity and change events of one service."""
+
+    capacity: dict[CapacityKey, list[CapacitySample]] = field(default_factory=dict)
+    continuity: list[ContinuityTest] = field(default_factory=list)
+    changes: list[ChangeRecord] = field(default_factory=list)
+    ticket_clocks: list[TicketClock] = field(default_factory=list)
 
 
 @dataclass
@@ -84,6 +118,8 @@ def service_inputs(
     service_id: str,
     service: ServiceConfig | None,
     evidence: AvailabilityEvidence,
+    other: OtherEvidence,
+    *,
     since: int,
     now: int,
 ) -> ServiceInputs:
@@ -121,7 +157,18 @@ def service_inputs(
         ),
         maintenance=tuple(sorted(evidence.maintenance, key=lambda i: (i.start, i.end))),
         observed=evidence.observed,
+        capacity={key: tuple(samples) for key, samples in sorted(other.capacity.items(), key=_key)},
+        continuity=tuple(sorted(other.continuity, key=lambda t: (t.invoked_at, t.test_id))),
+        changes=tuple(other.changes),
+        ticket_clocks=tuple(
+            sorted(other.ticket_clocks, key=lambda c: (c.ticket_id, c.cycle, c.clock))
+        ),
     )
+
+
+def _key(item: tuple[CapacityKey, object]) -> tuple[str, str]:
+    resource, host = item[0]
+    return resource, host or ""
 
 
 def _outage_order(outage: Outage) -> tuple[int, int, str, str]:
@@ -191,17 +238,93 @@ def inputs_from_events(
         if _overlaps(start, end, since, now):
             evidence[event.subject].maintenance.append(Interval(start, end))
 
-    return reduce_evidence(evidence, config, since, now)
+    other: dict[str, OtherEvidence] = defaultdict(OtherEvidence)
+    for event in by_type[EventType.CAPACITY]:
+        t = epoch_seconds(event.time)
+        if t >= since:
+            assert isinstance(event.data, CapacityData)
+            sample = event.data
+            series = other[event.subject].capacity.setdefault((sample.resource, sample.host), [])
+            series.append((t, sample.used, sample.capacity))
+
+    for event in _latest(by_type[EventType.CONTINUITY], "test_id"):
+        assert isinstance(event.data, ContinuityData)
+        run = event.data
+        test = ContinuityTest(
+            run.test_id,
+            run.scenario,
+            epoch_seconds(run.invoked_at),
+            epoch_seconds(run.restored_at),
+            epoch_seconds(run.data_restored_to),
+            run.outcome,
+        )
+        other[event.subject].continuity.append(test)
+
+    for event in by_type[EventType.CHANGE]:
+        assert isinstance(event.data, ChangeData)
+        other[event.subject].changes.append(change_record(event.data, epoch_seconds(event.time)))
+
+    updates: dict[tuple[str, str], list[TicketUpdate]] = defaultdict(list)
+    for event in by_type[EventType.TICKET]:
+        assert isinstance(event.data, TicketData)
+        ticket = event.data
+        update = TicketUpdate(
+            epoch_seconds(event.time),
+            ticket.status,
+            ticket.priority,
+            ticket.responded,
+            ticket.kind,
+            ticket.customer,
+        )
+        updates[(event.subject, ticket.ticket_id)].append(update)
+    policies = ticket_policies(config)
+    calendars = Calendars(config.calendars)
+    for (service, ticket_id), history in sorted(updates.items()):
+        policy = policies.get(service)
+        if policy is not None:
+            clocks = ticket_clocks(ticket_id, history, policy, calendars[policy.calendar], now)
+            other[service].ticket_clocks.extend(clocks)
+
+    return reduce_evidence(evidence, other, config, since, now)
+
+
+def ticket_policies(config: SlamonConfig) -> dict[str, TicketPolicy]:
+    """The ticket policy of each service that has one: only their tickets have clocks."""
+    return {s.id: s.tickets for s in config.services if s.tickets is not None}
+
+
+def change_record(data: ChangeData, time: int) -> ChangeRecord:
+    """A change event as `sla.changes` reads it."""
+    return ChangeRecord(
+        data.change_id,
+        data.kind,
+        data.status,
+        epoch_seconds(data.start),
+        epoch_seconds(data.end),
+        time,
+        data.caused_incident,
+    )
 
 
 def reduce_evidence(
-    evidence: Mapping[str, AvailabilityEvidence], config: SlamonConfig, since: int, now: int
+    evidence: Mapping[str, AvailabilityEvidence],
+    other: Mapping[str, OtherEvidence],
+    config: SlamonConfig,
+    since: int,
+    now: int,
 ) -> dict[str, ServiceInputs]:
     """`ServiceInputs` for every configured service and every service with evidence."""
     services = {s.id: s for s in config.services}
-    ids: Sequence[str] = sorted(set(services) | set(evidence))
-    empty = AvailabilityEvidence()
+    ids: Sequence[str] = sorted(set(services) | set(evidence) | set(other))
+    none, nothing = AvailabilityEvidence(), OtherEvidence()
     return {
-        sid: service_inputs(sid, services.get(sid), evidence.get(sid, empty), since, now)
+        sid: service_inputs(
+            sid,
+            services.get(sid),
+            evidence.get(sid, none),
+            other.get(sid, nothing),
+            since=since,
+            now=now,
+        )
         for sid in ids
     }

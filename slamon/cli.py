@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +17,17 @@ from rich.markup import escape
 
 from sla.config import KafkaTransportConfig, SlamonConfig
 from sla.errors import ConfigError, SlamonError
+from sla.intervals import Interval
 from slamon.app import ingest_files, run_all, run_collectors, run_demo, run_pipeline
+from slamon.compute import (
+    compute,
+    open_store,
+    parse_instant,
+    render_csv,
+    render_json,
+    render_table,
+    store_from_events,
+)
 from slamon.configfile import load_config
 from slamon.openslo import import_openslo, render_yaml
 
@@ -130,6 +142,58 @@ def ingest(
     summary = ingest_files(loaded, files, console)
     if summary.rejected:
         raise typer.Exit(code=1)
+
+
+class OutputFormat(StrEnum):
+    """How `slamon compute` prints its figures."""
+
+    JSON = "json"
+    CSV = "csv"
+    TABLE = "table"
+
+
+@app.command("compute")
+def compute_command(
+    config: ConfigOption,
+    start: Annotated[str, typer.Option("--from", help="Window start: 2026-10-01 or RFC 3339.")],
+    end: Annotated[str, typer.Option("--to", help="Window end (exclusive).")],
+    events: Annotated[
+        Path | None, typer.Option("--events", help="JSONL file of CloudEvents to compute from.")
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="DuckDB event store to compute from.")
+    ] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.JSON
+    ),
+    now: Annotated[
+        str | None, typer.Option("--now", help="Evaluate as of this instant (default: now).")
+    ] = None,
+) -> None:
+    """Compute every SLA figure for a window, from a store or an events file (no Kafka)."""
+    if (events is None) == (store is None):
+        raise ConfigError("give exactly one of --events FILE.jsonl or --store DB")
+    loaded = _load(config)
+    window = Interval(parse_instant(start, "--from"), parse_instant(end, "--to"))
+    if window.end <= window.start:
+        raise ConfigError(f"--to {end} must be after --from {start}")
+    instant = int(time.time()) if now is None else parse_instant(now, "--now")
+    if events is not None:
+        source = store_from_events(events, loaded, console)
+    else:
+        assert store is not None
+        source = open_store(store)
+    with source:
+        figures = compute(loaded, source, window, instant)
+    if output is OutputFormat.TABLE:
+        Console().print(render_table(figures, window))
+    else:
+        text = (
+            render_json(figures, window, min(instant, window.end))
+            if output is OutputFormat.JSON
+            else render_csv(figures)
+        )
+        sys.stdout.write(text)
 
 
 @app.command("import-openslo")

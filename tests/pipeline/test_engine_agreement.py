@@ -11,7 +11,18 @@ from hypothesis import strategies as st
 from pipeline.engine import inputs_from_store
 from pipeline.store import EventStore
 from sla.config import SlamonConfig
-from sla.events import MAINTENANCE, OUTAGE, PROBE, STATUS, CloudEvent, new_event
+from sla.events import (
+    CAPACITY,
+    CHANGE,
+    CONTINUITY,
+    MAINTENANCE,
+    OUTAGE,
+    PROBE,
+    STATUS,
+    TICKET,
+    CloudEvent,
+    new_event,
+)
 from sla.inputs import ServiceInputs, inputs_from_events
 from sla.intervals import Interval
 
@@ -26,7 +37,17 @@ CONFIG = SlamonConfig.model_validate(
                 "outage_from_probes": {"failures": 2, "recoveries": 2},
                 "probes": [{"name": "a", "http": "http://127.0.0.1/", "interval": "1m"}],
             },
-            {"id": "web", "name": "Web"},
+            {
+                "id": "web",
+                "name": "Web",
+                "tickets": {
+                    "pause": {"statuses": ["pending"]},
+                    "goals": {
+                        "P1": {"response": "15m", "resolution": "4h"},
+                        "P2": {"response": "1h", "resolution": "1d"},
+                    },
+                },
+            },
         ]
     }
 )
@@ -57,7 +78,11 @@ def availability_events(draw: st.DrawFn) -> list[CloudEvent]:
     """Random probe results, state changes, outage and maintenance reports (with updates)."""
     events: list[CloudEvent] = []
     for n in range(draw(st.integers(0, 60))):
-        kind = draw(st.sampled_from(["probe", "probe", "probe", "status", "outage", "maint"]))
+        kind = draw(
+            st.sampled_from(
+                ["probe", "probe", "status", "outage", "maint", "cap", "test", "change", "ticket"]
+            )
+        )
         service = draw(st.sampled_from(SERVICES))
         when = draw(instants)
         if kind == "probe":
@@ -65,6 +90,48 @@ def availability_events(draw: st.DrawFn) -> list[CloudEvent]:
             ok = draw(st.booleans())
             data: dict[str, Any] = {"check": check, "ok": ok, "latency_ms": 1.0}
             events.append(event(PROBE, service, data, when, n))
+        elif kind == "ticket":
+            data = {
+                "ticket_id": draw(st.sampled_from(["T1", "T2", "T3"])),
+                "kind": draw(st.sampled_from(["incident", "request"])),
+                "priority": draw(st.sampled_from(["P1", "P2", "P3"])),
+                "status": draw(
+                    st.sampled_from(["new", "open", "in_progress", "pending", "resolved", "closed"])
+                ),
+                "responded": draw(st.booleans()),
+            }
+            events.append(event(TICKET, service, data, when, n))
+        elif kind == "cap":
+            data = {
+                "resource": draw(st.sampled_from(["cpu", "disk"])),
+                "host": draw(st.sampled_from([None, "h1"])),
+                "used": draw(st.floats(0, 100)),
+                "capacity": 100.0,
+                "unit": "%",
+            }
+            events.append(event(CAPACITY, service, data, when, n))
+        elif kind == "test":
+            invoked = draw(instants)
+            data = {
+                "test_id": draw(st.sampled_from(["dr-1", "dr-2"])),
+                "scenario": "failover",
+                "invoked_at": at(invoked).isoformat(),
+                "restored_at": at(invoked + draw(instants)).isoformat(),
+                "data_restored_to": at(invoked - draw(instants)).isoformat(),
+                "outcome": "passed",
+            }
+            events.append(event(CONTINUITY, service, data, when, n))
+        elif kind == "change":
+            begin = draw(instants)
+            data = {
+                "change_id": draw(st.sampled_from(["CHG-1", "CHG-2"])),
+                "kind": draw(st.sampled_from(["standard", "normal", "emergency"])),
+                "status": draw(st.sampled_from(["scheduled", "implemented", "failed"])),
+                "start": at(begin).isoformat(),
+                "end": at(begin + draw(instants)).isoformat(),
+                "caused_incident": draw(st.none() | st.just("INC-9")),
+            }
+            events.append(event(CHANGE, service, data, when, n))
         elif kind == "status":
             data = {"state": draw(st.sampled_from(["up", "down", "degraded"]))}
             events.append(event(STATUS, service, data, when, n))

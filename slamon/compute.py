@@ -1,0 +1,206 @@
+"""`slamon compute`: the SLA engine over a store or a JSONL file, without Kafka."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pipeline.engine import inputs_from_store
+from pipeline.store import EventStore
+from sla.calendar import Calendars
+from sla.config import SlamonConfig
+from sla.errors import ConfigError, InvalidEventError, StoreError
+from sla.events import CloudEvent, parse_event
+from sla.inputs import epoch_seconds
+from sla.intervals import Interval
+from sla.service_levels import ServiceFigures, rfc3339, service_figures
+
+LOAD_BATCH = 50_000
+
+
+def parse_instant(text: str, option: str) -> int:
+    """`2026-10-01` (00:00 UTC) or an RFC 3339 time with offset, as Unix seconds."""
+    try:
+        if len(text) == 10:
+            return epoch_seconds(
+                datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+            )
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"{option} {text!r}: expected a date (2026-10-01) or a time with offset "
+            "(2026-10-01T00:00:00+02:00)"
+        ) from None
+    if instant.tzinfo is None:
+        raise ConfigError(f"{option} {text!r}: add a UTC offset, e.g. {text}Z")
+    return epoch_seconds(instant)
+
+
+def _parsed(path: Path, max_bytes: int, console: Console) -> Iterator[CloudEvent]:
+    """The valid events of a JSONL file; invalid lines are reported with their line number."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield parse_event(line, max_bytes=max_bytes)
+        except InvalidEventError as error:
+            console.print(
+                f"{escape(str(path))}:{number}: skipped: {error.code}: {escape(error.reason)}"
+            )
+
+
+def store_from_events(path: Path, config: SlamonConfig, console: Console) -> EventStore:
+    """An in-memory store holding the valid events of a JSONL file (duplicates once)."""
+    store = EventStore(":memory:")
+    batch: list[CloudEvent] = []
+    for event in _parsed(path, config.pipeline.max_event_bytes, console):
+        batch.append(event)
+        if len(batch) == LOAD_BATCH:
+            store.write_batch(batch)
+            batch = []
+    store.write_batch(batch)
+    return store
+
+
+def open_store(path: Path) -> EventStore:
+    """An existing store, read-only, so a running pipeline's file is never changed."""
+    if not path.exists():
+        raise StoreError(f"{path}: no event store there")
+    return EventStore(path, read_only=True)
+
+
+def compute(
+    config: SlamonConfig, store: EventStore, window: Interval, now: int
+) -> dict[str, ServiceFigures]:
+    """Every configured service's figures over `window`, as of min(now, window end)."""
+    at = min(now, window.end)
+    inputs = inputs_from_store(store, config, window.start, at)
+    calendars = Calendars(config.calendars)
+    return {s.id: service_figures(s, calendars, inputs[s.id], window, at) for s in config.services}
+
+
+def render_json(figures: Mapping[str, ServiceFigures], window: Interval, at: int) -> str:
+    """The documented JSON shape, byte-identical for identical inputs."""
+    document = {
+        "window": {"from": rfc3339(window.start), "to": rfc3339(window.end)},
+        "at": rfc3339(at),
+        "services": {sid: f.to_dict() for sid, f in figures.items()},
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+SUMMARY_COLUMNS = (
+    "service",
+    "agreed_seconds",
+    "downtime_seconds",
+    "availability_ratio",
+    "availability_24x7_ratio",
+    "outages",
+    "mtbf_seconds",
+    "mtrs_seconds",
+    "error_budget_remaining_ratio",
+    "credit_percent",
+    "tickets_met",
+    "tickets_breached",
+    "tickets_in_flight",
+    "ticket_compliance_ratio",
+    "changes",
+    "change_success_ratio",
+    "continuity_last_test_passed",
+    "continuity_overdue",
+)
+
+
+def summary_row(figures: ServiceFigures) -> dict[str, Any]:
+    """One line of figures per service, the shape of the CSV and the table."""
+    a = figures.availability
+    rows = figures.tickets.compliance
+    met = sum(r.met for r in rows)
+    breached = sum(r.breached for r in rows)
+    last = figures.continuity.last_test
+    return {
+        "service": figures.service,
+        "agreed_seconds": a and a.agreed_seconds,
+        "downtime_seconds": a and a.downtime_seconds,
+        "availability_ratio": a and a.ratio,
+        "availability_24x7_ratio": a and a.ratio_24x7,
+        "outages": a and a.outages,
+        "mtbf_seconds": a and a.mtbf_seconds,
+        "mtrs_seconds": a and a.mtrs_seconds,
+        "error_budget_remaining_ratio": figures.error_budget
+        and figures.error_budget.remaining_ratio,
+        "credit_percent": figures.credit and figures.credit.percent,
+        "tickets_met": met,
+        "tickets_breached": breached,
+        "tickets_in_flight": sum(r.in_flight for r in rows),
+        "ticket_compliance_ratio": met / (met + breached) if met + breached else None,
+        "changes": figures.changes.total,
+        "change_success_ratio": figures.changes.success_ratio,
+        "continuity_last_test_passed": last and last.passed,
+        "continuity_overdue": figures.continuity.overdue,
+    }
+
+
+def render_csv(figures: Mapping[str, ServiceFigures]) -> str:
+    """The per-service summary as CSV (empty cells where a figure is not defined)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for f in figures.values():
+        writer.writerow({k: "" if v is None else v for k, v in summary_row(f).items()})
+    return out.getvalue()
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4%}"
+
+
+def render_table(figures: Mapping[str, ServiceFigures], window: Interval) -> Table:
+    """The per-service summary for a terminal."""
+    table = Table(title=f"{rfc3339(window.start)} to {rfc3339(window.end)}", title_justify="left")
+    for column in (
+        "service",
+        "availability",
+        "downtime",
+        "outages",
+        "budget left",
+        "credit",
+        "tickets met/breached",
+        "changes ok",
+        "continuity",
+    ):
+        table.add_column(column, justify="left" if column == "service" else "right")
+    for f in figures.values():
+        row = summary_row(f)
+        continuity = f.continuity
+        table.add_row(
+            f.service,
+            _percent(row["availability_ratio"]),
+            "" if row["downtime_seconds"] is None else f"{row['downtime_seconds']} s",
+            "" if row["outages"] is None else str(row["outages"]),
+            _percent(row["error_budget_remaining_ratio"]),
+            "" if row["credit_percent"] is None else f"{row['credit_percent']:g} %",
+            f"{row['tickets_met']}/{row['tickets_breached']}",
+            _percent(row["change_success_ratio"]),
+            "overdue"
+            if continuity.overdue
+            else ""
+            if continuity.last_test is None
+            else "passed"
+            if continuity.last_test.passed
+            else "failed",
+        )
+    return table

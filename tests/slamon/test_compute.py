@@ -1,0 +1,146 @@
+"""`slamon compute`: hand-computed figures, both sources agree, output is reproducible."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sla.events import CHANGE, MAINTENANCE, OUTAGE, TICKET, new_event
+
+CONFIG = {
+    "transport": {"kind": "embedded"},
+    "services": [
+        {
+            "id": "shop",
+            "name": "Shop",
+            "objectives": {"availability": 99.9},
+            "credits": [{"below": 99.9, "credit": 10}, {"below": 95.0, "credit": 30}],
+            "tickets": {"goals": {"P1": {"response": "15m", "resolution": "4h"}}},
+        }
+    ],
+}
+WINDOW = ("--from", "2026-10-01", "--to", "2026-10-02", "--now", "2026-10-05T00:00:00Z")
+
+
+def t(hhmm: str) -> str:
+    return f"2026-10-01T{hhmm}:00Z"
+
+
+def scenario() -> list[bytes]:
+    """One day of the shop: maintenance, an outage, one P1 ticket, one change."""
+    window = {"window_id": "m1", "start": t("02:00"), "end": t("03:00"), "reason": "patching"}
+    outage = {"outage_id": "INC-7", "start": t("10:00"), "end": t("10:30"), "ref": "INC-7"}
+    ticket = {"ticket_id": "T1", "kind": "incident", "priority": "P1"}
+    change = {"change_id": "CHG-1", "kind": "normal", "start": t("11:00"), "end": t("12:00")}
+    events = [
+        (MAINTENANCE, window, "01:00"),
+        (OUTAGE, {**outage, "end": None}, "10:00"),
+        (OUTAGE, outage, "10:30"),
+        (TICKET, {**ticket, "status": "new"}, "09:00"),
+        (TICKET, {**ticket, "status": "in_progress", "responded": True}, "09:10"),
+        (TICKET, {**ticket, "status": "resolved"}, "14:00"),
+        (CHANGE, {**change, "status": "implemented"}, "12:00"),
+    ]
+    return [
+        new_event(type_, "shop", data, source="test", time=at, id=f"e{n}").to_json()
+        for n, (type_, data, at) in enumerate((ty, d, t(h)) for ty, d, h in events)
+    ]
+
+
+def slamon(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "slamon", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    config = tmp_path / "slamon.yaml"
+    store = tmp_path / "store.duckdb"
+    config.write_text(yaml.safe_dump({**CONFIG, "store": {"path": str(store)}}))
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(scenario()) + b"\n")
+    return {"config": config, "events": events, "store": store}
+
+
+def compute(files: dict[str, Path], *source: str, fmt: str = "json") -> str:
+    result = slamon("compute", "-c", str(files["config"]), *source, *WINDOW, "--format", fmt)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_figures_equal_the_hand_computation(files: dict[str, Path]) -> None:
+    document: dict[str, Any] = json.loads(compute(files, "--events", str(files["events"])))
+    assert document["window"] == {"from": "2026-10-01T00:00:00Z", "to": "2026-10-02T00:00:00Z"}
+    assert document["at"] == "2026-10-02T00:00:00Z"  # a past window is judged at its end
+    shop = document["services"]["shop"]
+
+    # Agreed service time: a 24x7 day (86,400 s) minus 1 h of maintenance = 82,800 s.
+    # Downtime: the 10:00-10:30 outage, 1,800 s. Availability (82,800 - 1,800) / 82,800.
+    availability = shop["availability"]
+    assert availability["agreed_seconds"] == 82_800
+    assert availability["downtime_seconds"] == 1_800
+    assert availability["ratio"] == pytest.approx(81_000 / 82_800, abs=1e-15)
+    assert availability["outages"] == 1
+    assert availability["mtrs_seconds"] == 1_800  # DT / N
+    assert availability["mtbf_seconds"] == 81_000  # (AST - DT) / N
+    (outage,) = availability["outage_list"]
+    assert (outage["start"], outage["end"], outage["ref"]) == (t("10:00"), t("10:30"), "INC-7")
+
+    # Budget: 0.1 % of 82,800 s = 82.8 s; 1,800 s spent leaves 1 - 1800/82.8.
+    budget = shop["error_budget"]
+    assert budget["budget_seconds"] == pytest.approx(82.8)
+    assert budget["remaining_ratio"] == pytest.approx(1 - 1_800 / 82.8)
+    # 97.83 % is below 99.9 but not below 95: the 99.9 band's 10 %.
+    assert shop["credit"] == {"percent": 10.0, "band": {"below": 99.9, "credit": 10.0}}
+
+    # P1: responded after 10 min (goal 15 min: met); resolved after 5 h (goal 4 h: breached,
+    # the deadline was 13:00).
+    clocks = {c["clock"]: c for c in shop["tickets"]}
+    assert (clocks["response"]["elapsed_seconds"], clocks["response"]["status"]) == (600, "met")
+    resolution = clocks["resolution"]
+    assert (resolution["elapsed_seconds"], resolution["status"]) == (18_000, "breached")
+    assert resolution["breach_at"] == t("13:00")
+    compliance = {(r["clock"], r["priority"]): r["ratio"] for r in shop["ticket_compliance"]}
+    assert compliance == {("response", "P1"): 1.0, ("resolution", "P1"): 0.0}
+
+    assert shop["changes"]["success_ratio"] == 1.0 and shop["changes"]["total"] == 1
+
+
+def test_store_and_events_file_give_byte_identical_output(files: dict[str, Path]) -> None:
+    ingest = slamon("ingest", "-c", str(files["config"]), str(files["events"]))
+    assert ingest.returncode == 0, ingest.stderr
+    from_events = compute(files, "--events", str(files["events"]))
+    assert compute(files, "--store", str(files["store"])) == from_events
+    assert compute(files, "--events", str(files["events"])) == from_events
+    csv_lines = compute(files, "--store", str(files["store"]), fmt="csv").splitlines()
+    assert csv_lines[0].startswith("service,agreed_seconds,downtime_seconds,availability_ratio")
+    assert csv_lines[1].startswith("shop,82800,1800,0.9782608695652174,")
+    assert "shop" in compute(files, "--store", str(files["store"]), fmt="table")
+
+
+def test_bad_invocations_are_one_line_errors(files: dict[str, Path], tmp_path: Path) -> None:
+    config = str(files["config"])
+    both = slamon("compute", "-c", config, "--events", "x", "--store", "y", *WINDOW)
+    assert both.stderr.strip() == "error: give exactly one of --events FILE.jsonl or --store DB"
+    naive = slamon(
+        "compute", "-c", config, "--store", "y", "--from", "2026-10-01T00:00", "--to", "2026-10-02"
+    )
+    assert (
+        naive.stderr.strip()
+        == "error: --from '2026-10-01T00:00': add a UTC offset, e.g. 2026-10-01T00:00Z"
+    )
+    missing = slamon("compute", "-c", config, "--store", str(tmp_path / "none.duckdb"), *WINDOW)
+    assert missing.stderr.strip() == f"error: {tmp_path / 'none.duckdb'}: no event store there"
+    assert {both.returncode, naive.returncode, missing.returncode} == {1}

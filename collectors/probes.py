@@ -9,7 +9,8 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -25,6 +26,11 @@ Publish = Callable[[CloudEvent], None]
 Clock = Callable[[], datetime]
 
 USER_AGENT = "slamon-probe/0.1"
+
+# Results waiting for the publishing thread; when it is full, probes wait rather than drop.
+PUBLISH_QUEUE_SIZE = 1000
+# At most this many results go to the publishing thread in one hand-over.
+PUBLISH_BATCH = 100
 
 
 def utc_now() -> datetime:
@@ -164,7 +170,11 @@ def stagger_s(service_id: str, config: ProbeConfig) -> float:
 
 
 class ProbeScheduler:
-    """Runs every target on its interval, at most `concurrency` checks at a time."""
+    """Runs every target on its interval, at most `concurrency` checks at a time.
+
+    `publish` may block (a Kafka send waits while the broker is away), so it runs in a worker
+    thread fed through a bounded queue, in the order the checks finished.
+    """
 
     def __init__(
         self,
@@ -172,6 +182,7 @@ class ProbeScheduler:
         publish: Publish,
         concurrency: int = 100,
         clock: Clock = utc_now,
+        publish_queue_size: int = PUBLISH_QUEUE_SIZE,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -179,13 +190,14 @@ class ProbeScheduler:
         self._publish = publish
         self._concurrency = concurrency
         self._clock = clock
+        self._publish_queue_size = publish_queue_size
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Probe every target on its interval until `stop` is set."""
+        """Probe every target on its interval until `stop` is set, then publish what is left."""
         limit = asyncio.Semaphore(self._concurrency)
-        async with self._client() as client:
+        async with self._client() as client, self._publishing() as queue:
             loops = [
-                asyncio.create_task(self._every_interval(probe, limit))
+                asyncio.create_task(self._every_interval(probe, limit, queue))
                 for probe in self._probes(client)
             ]
             try:
@@ -196,12 +208,12 @@ class ProbeScheduler:
                 await asyncio.gather(*loops, return_exceptions=True)
 
     async def run_once(self) -> list[CloudEvent]:
-        """Probe every target once, now, and return the events in target order."""
+        """Probe every target once, now, publish, and return the events in target order."""
         limit = asyncio.Semaphore(self._concurrency)
-        async with self._client() as client:
+        async with self._client() as client, self._publishing() as queue:
             return list(
                 await asyncio.gather(
-                    *(self._probe_and_publish(probe, limit) for probe in self._probes(client))
+                    *(self._probe_and_queue(probe, limit, queue) for probe in self._probes(client))
                 )
             )
 
@@ -210,9 +222,7 @@ class ProbeScheduler:
             max_connections=self._concurrency, max_keepalive_connections=self._concurrency
         )
         # trust_env off: a probe measures the service, not whatever proxy the environment names.
-        return httpx.AsyncClient(
-            limits=limits, headers={"User-Agent": USER_AGENT}, trust_env=False
-        )
+        return httpx.AsyncClient(limits=limits, headers={"User-Agent": USER_AGENT}, trust_env=False)
 
     def _probes(self, client: httpx.AsyncClient) -> list[Probe]:
         return [
@@ -222,25 +232,56 @@ class ProbeScheduler:
             for service_id, config in self._targets
         ]
 
-    async def _every_interval(self, probe: Probe, limit: asyncio.Semaphore) -> None:
+    @asynccontextmanager
+    async def _publishing(self) -> AsyncIterator[asyncio.Queue[CloudEvent]]:
+        """A queue drained by one publishing worker; on exit every queued event is published."""
+        queue: asyncio.Queue[CloudEvent] = asyncio.Queue(self._publish_queue_size)
+        worker = asyncio.create_task(self._publish_queued(queue))
+        try:
+            yield queue
+        finally:
+            await queue.join()
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+
+    async def _publish_queued(self, queue: asyncio.Queue[CloudEvent]) -> None:
+        while True:
+            events = [await queue.get()]
+            while not queue.empty() and len(events) < PUBLISH_BATCH:
+                events.append(queue.get_nowait())
+            try:
+                # One thread at a time, so events are published in the order they were queued.
+                await asyncio.to_thread(self._publish_all, events)
+            finally:
+                for _ in events:
+                    queue.task_done()
+
+    def _publish_all(self, events: list[CloudEvent]) -> None:
+        for event in events:
+            try:
+                self._publish(event)
+            except Exception:
+                log.exception("publishing the result of probe %s failed", event.source)
+
+    async def _every_interval(
+        self, probe: Probe, limit: asyncio.Semaphore, queue: asyncio.Queue[CloudEvent]
+    ) -> None:
         loop = asyncio.get_running_loop()
         interval = probe.config.interval
         due = loop.time() + stagger_s(probe.service_id, probe.config)
         while True:
             await asyncio.sleep(max(0.0, due - loop.time()))
-            try:
-                await self._probe_and_publish(probe, limit)
-            except Exception:
-                source = probe_source(probe.service_id, probe.config)
-                log.exception("probe %s failed unexpectedly", source)
+            await self._probe_and_queue(probe, limit, queue)
             due += interval
             late = loop.time() - due
             if late > 0:
                 # Skip the slots missed while waiting for the semaphore instead of bursting.
                 due += math.ceil(late / interval) * interval
 
-    async def _probe_and_publish(self, probe: Probe, limit: asyncio.Semaphore) -> CloudEvent:
+    async def _probe_and_queue(
+        self, probe: Probe, limit: asyncio.Semaphore, queue: asyncio.Queue[CloudEvent]
+    ) -> CloudEvent:
         async with limit:
             event = await run_probe(probe, self._clock)
-        self._publish(event)
+        await queue.put(event)
         return event

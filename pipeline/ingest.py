@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType
 
 from pipeline.store import EventStore
-from pipeline.transport.base import Consumer, Headers, Message, Producer, Transport
+from pipeline.transport.base import (
+    Consumer,
+    Headers,
+    Message,
+    Producer,
+    RecordRejectedError,
+    Transport,
+)
 from sla.config import PipelineConfig
 from sla.errors import InvalidEventError
 from sla.events import (
@@ -29,6 +34,11 @@ log = logging.getLogger(__name__)
 
 ORIGINAL_PARTITION_HEADER = "slamon-original-partition"
 ORIGINAL_OFFSET_HEADER = "slamon-original-offset"
+ORIGINAL_SIZE_HEADER = "slamon-original-size"
+TRUNCATED_HEADER = "slamon-truncated"
+
+# Half of Kafka's default 1 MiB record limit: a truncated body plus headers always fits.
+MAX_DEAD_LETTER_BYTES = 512 * 1024
 
 
 @dataclass
@@ -44,7 +54,7 @@ class BatchResult:
     """Unix time of the newest valid event in the batch, for the pipeline lag gauge."""
 
 
-def dead_letter_headers(
+def _dead_letter_headers(
     error: InvalidEventError, origin: str, partition: int | None, offset: int
 ) -> Headers:
     """The headers that tell why a message went to the dead-letter topic and where it came from.
@@ -61,6 +71,96 @@ def dead_letter_headers(
     if partition is not None:
         headers.append((ORIGINAL_PARTITION_HEADER, str(partition).encode()))
     return headers
+
+
+@dataclass(frozen=True, slots=True)
+class _DeadLetter:
+    """What a letter can be rebuilt from without its body."""
+
+    key: str | None
+    headers: Headers
+    original_size: int
+
+
+class DeadLetterQueue:
+    """The dead-letter topic, where every rejected message gets a letter whatever its size.
+
+    A body over `max_body_bytes` is cut to that prefix and marked with `slamon-truncated` and
+    `slamon-original-size`. Letters the transport refuses for good are sent again without a
+    body, so a bad message can never stop the pipeline; the original stays in its topic.
+    Give it a `transport.producer(idempotent=False)`: Kafka's idempotent producer stops for
+    good at the first refused record, and a duplicate dead letter is harmless.
+    """
+
+    def __init__(
+        self, producer: Producer, topic: str, max_body_bytes: int = MAX_DEAD_LETTER_BYTES
+    ) -> None:
+        self.topic = topic
+        self.max_body_bytes = max_body_bytes
+        self._producer = producer
+        self._unflushed: list[_DeadLetter] = []
+
+    def send(
+        self,
+        error: InvalidEventError,
+        key: str | None,
+        value: bytes,
+        *,
+        origin: str,
+        partition: int | None,
+        offset: int,
+    ) -> None:
+        """Queue the letter of one rejected message; `origin` as in `_dead_letter_headers`."""
+        letter = _DeadLetter(
+            key, _dead_letter_headers(error, origin, partition, offset), len(value)
+        )
+        self._unflushed.append(letter)
+        headers = letter.headers
+        if len(value) > self.max_body_bytes:
+            headers = headers + _truncated(len(value))
+            value = value[: self.max_body_bytes]
+        try:
+            self._producer.send(self.topic, key, value, headers)
+        except RecordRejectedError as exc:
+            log.warning(
+                "dead letter of %s offset %d refused, sent without body: %s", origin, offset, exc
+            )
+            self._send_without_body(letter)
+
+    def flush(self) -> None:
+        """Make the letters durable; raise `TransportError` only when the transport is down.
+
+        When some letters were refused for good, every letter since the last flush goes again
+        without a body: duplicates in the dead-letter topic are harmless, lost letters are not.
+        """
+        unflushed, self._unflushed = self._unflushed, []
+        try:
+            self._producer.flush()
+        except RecordRejectedError as exc:
+            log.warning(
+                "dead letters refused, resending %d without bodies: %s", len(unflushed), exc
+            )
+            for letter in unflushed:
+                self._send_without_body(letter)
+            try:
+                self._producer.flush()
+            except RecordRejectedError as again:
+                log.error("dead letters refused even without bodies, dropped: %s", again)
+
+    def close(self) -> None:
+        """Flush and release the producer."""
+        self._producer.close()
+
+    def _send_without_body(self, letter: _DeadLetter) -> None:
+        headers = letter.headers + _truncated(letter.original_size)
+        try:
+            self._producer.send(self.topic, letter.key, b"", headers)
+        except RecordRejectedError as exc:
+            log.error("dead letter refused even without body, dropped: %s %s", headers, exc)
+
+
+def _truncated(original_size: int) -> Headers:
+    return [(ORIGINAL_SIZE_HEADER, str(original_size).encode()), (TRUNCATED_HEADER, b"true")]
 
 
 class IngestLoop:
@@ -81,7 +181,7 @@ class IngestLoop:
         self.on_batch = on_batch
         transport.ensure_topics([*self.topics, self.dlq_topic])
         self._consumer: Consumer = transport.consumer(pipeline_config.group_id, self.topics)
-        self._dlq: Producer = transport.producer()
+        self._dead_letters = DeadLetterQueue(transport.producer(idempotent=False), self.dlq_topic)
 
     def run_once(self) -> BatchResult:
         """Process one batch and report it to `on_batch` (also when the poll came back empty).
@@ -110,16 +210,18 @@ class IngestLoop:
             except InvalidEventError as error:
                 rejected[error.code] += 1
                 key = None if message.key is None else message.key.decode(errors="replace")
-                self._dlq.send(
-                    self.dlq_topic,
+                self._dead_letters.send(
+                    error,
                     key,
                     message.value,
-                    dead_letter_headers(error, message.topic, message.partition, message.offset),
+                    origin=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
                 )
         if rejected:
             # Dead letters must be durable before the offsets that skip them are committed;
             # after a failure below they are dead-lettered again on redelivery.
-            self._dlq.flush()
+            self._dead_letters.flush()
             log.warning("dead-lettered %d messages: %s", rejected.total(), dict(rejected))
         by_type = self.store.write_batch_by_type(events, raw=raw)
         self._consumer.commit()
@@ -138,14 +240,4 @@ class IngestLoop:
     def close(self) -> None:
         """Leave the consumer group and flush the dead-letter producer."""
         self._consumer.close()
-        self._dlq.close()
-
-
-def install_sigterm_handler(stop: threading.Event) -> None:
-    """Make SIGTERM set `stop`, so `IngestLoop.run` finishes its batch and returns."""
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        log.info("SIGTERM received: finishing the current batch")
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
+        self._dead_letters.close()

@@ -25,7 +25,7 @@ from pipeline.exporter import (
     ServiceLevelCollector,
     ServiceLevels,
 )
-from pipeline.ingest import BatchResult, IngestLoop, dead_letter_headers
+from pipeline.ingest import BatchResult, DeadLetterQueue, IngestLoop
 from pipeline.levels import ServiceLevelView
 from pipeline.store import EventStore
 from pipeline.transport import Transport, open_transport
@@ -248,6 +248,7 @@ def ingest_files(
     prefix = config.transport.topic_prefix
     transport.ensure_topics([*(topic_for(prefix, f) for f in FAMILIES), dlq_topic(prefix)])
     producer = transport.producer()
+    dead_letters = DeadLetterQueue(transport.producer(idempotent=False), dlq_topic(prefix))
     published = rejected = 0
     with _progress(console) as progress:
         for path in files:
@@ -267,13 +268,16 @@ def ingest_files(
                     console.print(
                         f"{escape(str(path))}:{number}: {error.code}: {escape(error.reason)}"
                     )
-                    headers = dead_letter_headers(error, f"file:{path}", None, number)
-                    producer.send(dlq_topic(prefix), None, line, headers)
+                    dead_letters.send(
+                        error, None, line, origin=f"file:{path}", partition=None, offset=number
+                    )
                     continue
                 producer.send(topic_for(prefix, event.type), event.subject, line)
                 published += 1
     producer.flush()
+    dead_letters.flush()
     producer.close()
+    dead_letters.close()
     stored = None
     if config.transport.kind == "embedded":
         service = PipelineService(config, transport, CollectorRegistry())

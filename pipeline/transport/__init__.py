@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from pipeline.transport.base import Backoff, Consumer, Headers, Message, Producer, Transport
+from pipeline.transport.base import (
+    Backoff,
+    Consumer,
+    Headers,
+    Message,
+    Producer,
+    RecordRejectedError,
+    Transport,
+)
 from pipeline.transport.embedded import EmbeddedTransport
 from pipeline.transport.kafka import KafkaTransport
 from sla.config import EmbeddedTransportConfig, KafkaTransportConfig
@@ -15,6 +23,7 @@ __all__ = [
     "KafkaTransport",
     "Message",
     "Producer",
+    "RecordRejectedError",
     "Transport",
     "open_transport",
 ]

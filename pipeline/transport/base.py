@@ -29,16 +29,30 @@ class Message:
     headers: Headers = field(default_factory=list)
 
 
+class RecordRejectedError(TransportError):
+    """The transport refused records for good (too large, invalid): resending them cannot help."""
+
+
 class Producer(Protocol):
     """Sends records; `flush` blocks until every record sent so far is acknowledged."""
+
+    @property
+    def failed_deliveries(self) -> int:
+        """How many records were sent but never acknowledged, since the producer was made."""
 
     def send(
         self, topic: str, key: str | None, value: bytes, headers: Headers | None = None
     ) -> None:
-        """Queue one record; records with the same key land in the same partition, in order."""
+        """Queue one record; records with the same key land in the same partition, in order.
+
+        Raises `RecordRejectedError` when the record can never be sent, e.g. it is too large.
+        """
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait for every queued record; raise `TransportError` if any could not be delivered."""
+        """Wait for every queued record; raise `TransportError` if any could not be delivered.
+
+        The error is a `RecordRejectedError` when every failure since the last flush was final.
+        """
 
     def close(self) -> None:
         """Flush what is queued and release the connection."""
@@ -60,8 +74,13 @@ class Consumer(Protocol):
 class Transport(Protocol):
     """A factory of producers and consumers over one cluster (or one process)."""
 
-    def producer(self) -> Producer:
-        """A new producer."""
+    def producer(self, *, idempotent: bool = True) -> Producer:
+        """A new producer.
+
+        An idempotent producer never duplicates a record, but Kafka's stops for good once the
+        broker refuses one; `idempotent=False` suits a sender that must carry on and can
+        live with duplicates, such as the dead-letter queue.
+        """
 
     def consumer(self, group_id: str, topics: list[str]) -> Consumer:
         """A new consumer of `topics` in group `group_id`, starting at the committed offsets."""

@@ -57,6 +57,11 @@ class EmbeddedProducer:
         self._broker = broker
         self._closed = False
 
+    @property
+    def failed_deliveries(self) -> int:
+        """Always 0: a record is in the log once `send` returns, or `send` raised."""
+        return 0
+
     def send(
         self, topic: str, key: str | None, value: bytes, headers: Headers | None = None
     ) -> None:
@@ -145,8 +150,8 @@ class EmbeddedTransport:
     def __init__(self, partitions: int = DEFAULT_PARTITIONS) -> None:
         self._broker = _Broker(partitions)
 
-    def producer(self) -> EmbeddedProducer:
-        """A producer appending to this transport's logs."""
+    def producer(self, *, idempotent: bool = True) -> EmbeddedProducer:
+        """A producer appending to this transport's logs, each record exactly once."""
         return EmbeddedProducer(self._broker)
 
     def consumer(self, group_id: str, topics: list[str]) -> EmbeddedConsumer:

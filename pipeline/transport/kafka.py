@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import kafka
 from kafka import errors as kafka_errors
 
-from pipeline.transport.base import Backoff, Headers, Message
+from pipeline.transport.base import Backoff, Headers, Message, RecordRejectedError
 from sla.errors import TransportError
 
 log = logging.getLogger(__name__)
@@ -17,30 +18,47 @@ log = logging.getLogger(__name__)
 # Transient failures (no broker, leader moving, timeouts) worth another attempt.
 RETRIABLE: tuple[type[BaseException], ...] = (kafka_errors.RetriableError, OSError)
 
+# What a commit raises when the group is (or was) rebalancing; kafka-python wraps some of them
+# in CommitFailedError, but raises RebalanceInProgressError while this member is rejoining.
+REBALANCE_ERRORS: tuple[type[BaseException], ...] = (
+    kafka_errors.CommitFailedError,
+    kafka_errors.RebalanceInProgressError,
+    kafka_errors.IllegalGenerationError,
+    kafka_errors.UnknownMemberIdError,
+)
+
 # A small linger batches the records of one poll cycle without delaying a lone probe result.
 LINGER_MS = 5
 # No compression: lz4/zstd/snappy need native wheels, and CloudEvents on loopback gain little.
 COMPRESSION = None
 # kafka-python's default, named because the delivery timeout must exceed linger + request.
 REQUEST_TIMEOUT_MS = 30_000
+# Kafka's default limit on a record (the broker's message.max.bytes is a few bytes more), set
+# explicitly because the dead-letter topic truncates bodies to stay below it.
+MAX_RECORD_BYTES = 1_048_576
+# While Kafka is down every record fails: one warning per interval, with a count, is enough.
+FAILURE_LOG_INTERVAL_S = 10.0
 # How long a poll keeps draining records that are already on their way once some arrived.
 DRAIN_TIMEOUT_MS = 20
 
 
 class KafkaTransportProducer:
-    """An idempotent (`enable_idempotence`, `acks=all`) producer keyed by service id."""
+    """A producer with `acks=all`, idempotent (`enable_idempotence`) unless told otherwise."""
 
-    def __init__(self, bootstrap: str, client_id: str, backoff: Backoff) -> None:
+    def __init__(
+        self, bootstrap: str, client_id: str, backoff: Backoff, *, idempotent: bool = True
+    ) -> None:
         deadline_ms = int(backoff.deadline_s * 1000)
         self._producer: Any = backoff.run(
             f"connecting a Kafka producer to {bootstrap}",
             lambda: kafka.KafkaProducer(
                 bootstrap_servers=bootstrap,
                 client_id=client_id,
-                enable_idempotence=True,
+                enable_idempotence=idempotent,
                 acks="all",
                 linger_ms=LINGER_MS,
                 compression_type=COMPRESSION,
+                max_request_size=MAX_RECORD_BYTES,
                 bootstrap_timeout_ms=backoff.attempt_timeout_ms,
                 reconnect_backoff_max_ms=backoff.max_ms,
                 max_block_ms=deadline_ms,
@@ -49,23 +67,50 @@ class KafkaTransportProducer:
             ),
             RETRIABLE,
         )
-        self._failures: list[BaseException] = []
         self._lock = threading.Lock()
+        self._failed_deliveries = 0
+        # Failures since the last flush, summarised so an outage cannot grow memory.
+        self._unflushed_failures = 0
+        self._first_unflushed: BaseException | None = None
+        self._all_unflushed_final = True
+        # Failures since the last warning, logged at most once per FAILURE_LOG_INTERVAL_S.
+        self._unlogged_failures = 0
+        self._next_warning_at = 0.0
+
+    @property
+    def failed_deliveries(self) -> int:
+        """How many records were sent but never acknowledged, since the producer was made."""
+        with self._lock:
+            return self._failed_deliveries
 
     def _record_failure(self, exc: BaseException) -> None:
+        now = time.monotonic()
         with self._lock:
-            self._failures.append(exc)
+            self._failed_deliveries += 1
+            self._unflushed_failures += 1
+            if self._first_unflushed is None:
+                self._first_unflushed = exc
+            self._all_unflushed_final &= not getattr(exc, "retriable", False)
+            self._unlogged_failures += 1
+            if now < self._next_warning_at:
+                return
+            count, self._unlogged_failures = self._unlogged_failures, 0
+            self._next_warning_at = now + FAILURE_LOG_INTERVAL_S
+        log.warning("%d records not delivered to Kafka, latest: %r", count, exc)
 
     def send(
         self, topic: str, key: str | None, value: bytes, headers: Headers | None = None
     ) -> None:
-        """Queue one record; delivery failures surface at the next `flush`."""
+        """Queue one record; delivery failures are logged, counted and raised by `flush`."""
         try:
             future = self._producer.send(
                 topic, value=value, key=None if key is None else key.encode(), headers=headers
             )
         except kafka_errors.KafkaError as exc:
-            raise TransportError(f"cannot send to Kafka topic {topic!r}: {exc!r}") from exc
+            problem = f"cannot send to Kafka topic {topic!r}: {exc!r}"
+            if exc.retriable:
+                raise TransportError(problem) from exc
+            raise RecordRejectedError(problem) from exc
         future.add_errback(self._record_failure)
 
     def flush(self, timeout: float | None = None) -> None:
@@ -75,11 +120,16 @@ class KafkaTransportProducer:
         except kafka_errors.KafkaError as exc:
             raise TransportError(f"Kafka flush did not complete: {exc!r}") from exc
         with self._lock:
-            failures, self._failures = self._failures, []
-        if failures:
-            raise TransportError(
-                f"{len(failures)} records were not delivered to Kafka, first: {failures[0]!r}"
+            failures, first, final = (
+                self._unflushed_failures,
+                self._first_unflushed,
+                self._all_unflushed_final,
             )
+            self._unflushed_failures, self._first_unflushed = 0, None
+            self._all_unflushed_final = True
+        if failures:
+            error = RecordRejectedError if final else TransportError
+            raise error(f"{failures} records were not delivered to Kafka, first: {first!r}")
 
     def close(self) -> None:
         """Flush and disconnect."""
@@ -152,10 +202,10 @@ class KafkaTransportConsumer:
                 lambda: self._consumer.commit(timeout_ms=self._backoff.attempt_timeout_ms),
                 RETRIABLE,
             )
-        except kafka_errors.CommitFailedError as exc:
+        except REBALANCE_ERRORS as exc:
             # The group rebalanced: the new owner of the partitions gets these records again
             # and the idempotent store ignores them, so this is not worth stopping for.
-            log.warning("Kafka offsets not committed after a rebalance: %s", exc)
+            log.warning("Kafka offsets not committed during a rebalance: %r", exc)
         except kafka_errors.KafkaError as exc:
             raise TransportError(f"Kafka commit failed: {exc!r}") from exc
 
@@ -184,9 +234,11 @@ class KafkaTransport:
         self.client_id = client_id
         self.backoff = backoff or Backoff()
 
-    def producer(self) -> KafkaTransportProducer:
-        """A new idempotent producer."""
-        return KafkaTransportProducer(self.bootstrap, self.client_id, self.backoff)
+    def producer(self, *, idempotent: bool = True) -> KafkaTransportProducer:
+        """A new producer; see `Transport.producer` for when not to be idempotent."""
+        return KafkaTransportProducer(
+            self.bootstrap, self.client_id, self.backoff, idempotent=idempotent
+        )
 
     def consumer(self, group_id: str, topics: list[str]) -> KafkaTransportConsumer:
         """A new member of `group_id` subscribed to `topics`."""

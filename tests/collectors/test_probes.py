@@ -247,3 +247,43 @@ def test_zero_concurrency_is_rejected() -> None:
 
 def _ignore(event: CloudEvent) -> None:
     del event
+
+
+def test_a_blocking_publish_does_not_delay_the_probes(http_server: _TestServer) -> None:
+    targets = [
+        (service, _http(http_server.url("/health"), interval=1, timeout=1))
+        for service in ("checkout", "payments")
+    ]
+    published: list[CloudEvent] = []
+
+    def stuck_once(event: CloudEvent) -> None:
+        published.append(event)
+        if len(published) == 1:
+            time.sleep(2.0)  # a Kafka send blocked while the broker is away
+
+    begin = time.time()
+    asyncio.run(_run_for(ProbeScheduler(targets, stuck_once), 3.5))
+    for service, config in targets:
+        offset = stagger_s(service, config)
+        times = [e.time.timestamp() - begin for e in published if e.subject == service]
+        # As if publishing were instant: runs at offset, offset + 1, ... below 3.5 s, all of
+        # them published (those queued behind the stuck send too), in order.
+        assert len(times) == (4 if offset < 0.5 else 3)
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert gaps == pytest.approx([1.0] * len(gaps), abs=0.15)
+
+
+def test_every_result_is_published_even_when_the_queue_is_full() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        targets = [(f"svc{i}", ProbeConfig(name="db", tcp=f"127.0.0.1:{port}")) for i in range(20)]
+        published: list[CloudEvent] = []
+
+        def slow(event: CloudEvent) -> None:
+            time.sleep(0.01)
+            published.append(event)
+
+        # A queue of 2 for 20 results: probes wait for room instead of dropping results.
+        events = asyncio.run(ProbeScheduler(targets, slow, publish_queue_size=2).run_once())
+    assert sorted(e.id for e in published) == sorted(e.id for e in events)
+    assert len(published) == 20

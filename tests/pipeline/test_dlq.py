@@ -7,9 +7,19 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.ingest import ORIGINAL_OFFSET_HEADER, ORIGINAL_PARTITION_HEADER, IngestLoop
+import kafka
+import pytest
+
+from pipeline.ingest import (
+    MAX_DEAD_LETTER_BYTES,
+    ORIGINAL_OFFSET_HEADER,
+    ORIGINAL_PARTITION_HEADER,
+    ORIGINAL_SIZE_HEADER,
+    TRUNCATED_HEADER,
+    IngestLoop,
+)
 from pipeline.store import EventStore
-from pipeline.transport import Message, Transport
+from pipeline.transport import Backoff, KafkaTransport, Message, Transport
 from sla.config import PipelineConfig
 from sla.events import (
     DLQ_ERROR_CODE_HEADER,
@@ -127,3 +137,120 @@ def test_bad_messages_are_dead_lettered_with_reasons_and_good_ones_stored(
     assert dict(too_large.headers)[DLQ_ERROR_REASON_HEADER] == (
         b"message is 2049 bytes, over the limit of 2048 bytes"
     )
+
+
+def create_topic(bootstrap: str, topic: str, max_message_bytes: int) -> None:
+    """Create `topic` with one partition and its own limit on a record batch."""
+    admin = kafka.KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics(
+            {
+                topic: {
+                    "num_partitions": 1,
+                    "replication_factor": 1,
+                    "configs": {"max.message.bytes": str(max_message_bytes)},
+                }
+            },
+            wait_for_metadata=True,
+        )
+    finally:
+        admin.close()
+
+
+def good_probe(n: int) -> bytes:
+    """A valid probe event numbered `n`."""
+    return new_event(
+        "slamon.probe.v1",
+        "checkout",
+        {"check": "health", "ok": True, "latency_ms": 3.0},
+        source="test",
+        time=T0 + timedelta(seconds=n),
+        id=f"good-{n}",
+    ).to_json()
+
+
+def ingest_all(loop: IngestLoop, polled: int) -> tuple[int, int]:
+    """Run cycles until `polled` messages went through; return (stored, rejected)."""
+    stored = rejected = seen = 0
+    deadline = time.monotonic() + 60
+    while seen < polled and time.monotonic() < deadline:
+        result = loop.run_once()
+        seen += result.polled
+        stored += result.stored
+        rejected += sum(result.rejected_by_code.values())
+    return stored, rejected
+
+
+def read_letters(transport: Transport, prefix: str, expected: int) -> list[Message]:
+    """The first `expected` letters of the dead-letter topic (fewer after 30 s)."""
+    consumer = transport.consumer(f"{prefix}-dlq-reader", [dlq_topic(prefix)])
+    letters: list[Message] = []
+    deadline = time.monotonic() + 30
+    while len(letters) < expected and time.monotonic() < deadline:
+        letters.extend(consumer.poll_batch(100, 0.5))
+    consumer.close()
+    return letters
+
+
+@pytest.mark.kafka
+def test_bad_messages_too_large_to_dead_letter_are_truncated_and_committed(
+    kafka_bootstrap: str, unique_name: str
+) -> None:
+    availability = topic_for(unique_name, "availability")
+    # Only a topic with a higher limit can hold a 2 MB message at all.
+    create_topic(kafka_bootstrap, availability, 4 * 1024 * 1024)
+    # 1,048,376 bytes fit Kafka's default 1 MiB limit, but not with dead-letter headers added.
+    sizes = [2_000_000, 1_048_376]
+    bad = [bytes([ord("a") + n]) * size for n, size in enumerate(sizes)]
+    producer = kafka.KafkaProducer(bootstrap_servers=kafka_bootstrap, max_request_size=4 << 20)
+    for value in [good_probe(0), bad[0], good_probe(1), bad[1], good_probe(2)]:
+        producer.send(availability, key=b"checkout", value=value)
+    producer.flush(30)
+    producer.close()
+
+    transport = KafkaTransport(kafka_bootstrap, backoff=Backoff(deadline_s=30.0))
+    store = EventStore(":memory:")
+    loop = IngestLoop(transport, store, PipelineConfig(group_id=unique_name), unique_name)
+    assert ingest_all(loop, 5) == (3, 2)
+    loop.close()
+    assert store.counts_by_type() == {"slamon.probe.v1": 3}
+
+    # The offsets were committed: a restarted loop of the group finds nothing left.
+    again = IngestLoop(transport, store, PipelineConfig(group_id=unique_name), unique_name)
+    assert again.run_once().polled == 0
+    again.close()
+
+    letters = read_letters(transport, unique_name, 2)
+    assert len(letters) == 2
+    for letter, value in zip(sorted(letters, key=lambda m: m.value), bad, strict=True):
+        headers = dict(letter.headers)
+        assert letter.value == value[:MAX_DEAD_LETTER_BYTES]
+        assert headers[TRUNCATED_HEADER] == b"true"
+        assert headers[ORIGINAL_SIZE_HEADER] == str(len(value)).encode()
+        assert headers[DLQ_ERROR_CODE_HEADER] == b"too_large"
+
+
+@pytest.mark.kafka
+def test_a_dead_letter_the_broker_refuses_is_sent_without_its_body(
+    kafka_bootstrap: str, unique_name: str
+) -> None:
+    # A dead-letter topic that refuses any record batch over 4 KiB.
+    create_topic(kafka_bootstrap, dlq_topic(unique_name), 4096)
+    transport = KafkaTransport(kafka_bootstrap, backoff=Backoff(deadline_s=30.0))
+    store = EventStore(":memory:")
+    loop = IngestLoop(transport, store, PipelineConfig(group_id=unique_name), unique_name)
+    not_json = b"<" * 10_000  # under the 512 KiB truncation, over the topic's limit
+    producer = transport.producer()
+    for value in [good_probe(0), not_json, good_probe(1)]:
+        producer.send(topic_for(unique_name, "availability"), "checkout", value)
+    producer.flush(10)
+    producer.close()
+
+    assert ingest_all(loop, 3) == (2, 1)
+    assert loop.run_once().polled == 0
+    loop.close()
+    [letter] = read_letters(transport, unique_name, 1)
+    headers = dict(letter.headers)
+    assert letter.value == b""
+    assert (headers[TRUNCATED_HEADER], headers[ORIGINAL_SIZE_HEADER]) == (b"true", b"10000")
+    assert headers[DLQ_ERROR_CODE_HEADER] == b"not_json"

@@ -202,3 +202,40 @@ def test_open_transport_builds_kafka_from_its_config() -> None:
         4,
         "edge",
     )
+
+
+@pytest.mark.kafka
+def test_a_commit_during_a_rebalance_is_logged_not_raised(
+    kafka_bootstrap: str, unique_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = f"{unique_name}.availability"
+    group = f"{unique_name}-g"
+    # A 6 s session (the broker's minimum) heartbeats every 2 s, so the rebalance shows soon.
+    transport = KafkaTransport(kafka_bootstrap, partitions=PARTITIONS, session_timeout_s=6)
+    transport.ensure_topics([topic])
+    producer = transport.producer()
+    for i in range(10):
+        producer.send(topic, f"svc-{i}", b"x")
+    producer.flush(10)
+    producer.close()
+    member = transport.consumer(group, [topic])
+    assert len(drain(member, 10)) == 10
+    member.commit()
+
+    # A second member that joins and then stops polling: when a newcomer makes the group
+    # rebalance, the broker waits for it to rejoin, so the first member's rejoin (inside its
+    # short polls) stays pending and its commits meet RebalanceInProgressError.
+    stalled = transport.consumer(group, [topic])
+    stalled.poll_batch(100, 8.0)
+    newcomer = transport.consumer(group, [topic])
+    joining = threading.Thread(target=newcomer.poll_batch, args=(100, 8.0))
+    joining.start()
+    deadline = time.monotonic() + 20
+    with caplog.at_level(logging.WARNING, logger="pipeline.transport.kafka"):
+        while time.monotonic() < deadline and "during a rebalance" not in caplog.text:
+            member.poll_batch(100, 0.3)
+            member.commit()
+    joining.join()
+    for consumer in (newcomer, stalled, member):
+        consumer.close()
+    assert "Kafka offsets not committed during a rebalance" in caplog.text

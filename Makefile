@@ -14,8 +14,10 @@ KAFKA_DIR := var/kafka
 KAFKA_TEST_DIR := var/kafka-test
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+BENCH_DIR := var/bench
+BENCH_ARGS ?= --services 1000 --probes 10000000 --tickets 1000000 --seed 7
 
-.PHONY: venv kafka-up kafka-down prometheus test lint demo schemas clean
+.PHONY: venv kafka-up kafka-down prometheus test lint demo schemas clean bench bench-compute
 
 venv: $(VENV_STAMP)
 
@@ -51,6 +53,17 @@ demo: venv
 
 schemas: venv
 	$(BIN)/python -m slamon.schemagen
+
+# The synthetic month is generated once (about a minute); `make bench-compute` then times the
+# engine against a bare DuckDB scan and rewrites docs/benchmarks.md. Delete the store to regenerate.
+$(BENCH_DIR)/month.duckdb:
+	$(BIN)/python -m bench.generate --out $@ $(BENCH_ARGS)
+
+bench-compute: venv $(BENCH_DIR)/month.duckdb
+	$(BIN)/python -m bench.compute --store $(BENCH_DIR)/month.duckdb \
+		--config $(BENCH_DIR)/month.yaml --json $(BENCH_DIR)/compute.json --write-docs docs/benchmarks.md
+
+bench: bench-compute
 
 clean:
 	bash $(BROKER) stop --dir $(KAFKA_DIR)

@@ -1,22 +1,25 @@
-"""Active probes (HTTP GET, TCP connect) and the asyncio scheduler that runs them."""
+"""Active probes (HTTP(S) request, TCP connect, DNS resolution) and the scheduler that runs them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
+import random
+import re
 import socket
 import ssl
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from ipaddress import ip_address
+from typing import Protocol
 
 import httpx
 
+from collectors.tls import CertificateError, certificate_expires_at
 from sla.config import ProbeConfig, split_host_port
 from sla.events import CloudEvent, EventType, ProbeData, new_event
 
@@ -45,6 +48,7 @@ class ProbeOutcome:
     ok: bool
     status_code: int | None = None
     error: str | None = None
+    cert_expires_at: datetime | None = None
 
 
 class Probe(Protocol):
@@ -64,21 +68,59 @@ class Probe(Protocol):
 
 @dataclass(frozen=True)
 class HttpProbe:
-    """GET the configured URL; the check passes on a status below 400."""
+    """Send the configured request; pass on an expected status (default: below 400) and body."""
 
     service_id: str
     config: ProbeConfig
     client: httpx.AsyncClient
 
     async def check(self) -> ProbeOutcome:
-        """Send one GET and judge the status code."""
-        url = self.config.http
-        if url is None:
-            raise ValueError(f"probe {self.config.name!r} has no http URL")
-        response = await self.client.get(url, timeout=self.config.timeout)
-        ok = response.status_code < 400
-        error = None if ok else f"HTTP {response.status_code}"
-        return ProbeOutcome(ok, response.status_code, error)
+        """Send one request, note the peer certificate's expiry, judge status and body."""
+        config = self.config
+        if config.http is None:
+            raise ValueError(f"probe {config.name!r} has no http URL")
+        request = self.client.build_request(
+            config.method, config.http, headers=config.headers, timeout=config.timeout
+        )
+        response = await self.client.send(request, stream=True)
+        try:
+            # Read while the connection is open: its TLS session holds the peer certificate.
+            cert_expires_at = _peer_certificate_expiry(response)
+            await response.aread()
+        finally:
+            await response.aclose()
+        problem = self._problem(response)
+        return ProbeOutcome(problem is None, response.status_code, problem, cert_expires_at)
+
+    def _problem(self, response: httpx.Response) -> str | None:
+        """Why the response fails the check, or None when it passes."""
+        expected = self.config.expect_status
+        status = response.status_code
+        if expected is None and status >= 400:
+            return f"HTTP {status}"
+        if expected is not None and not any(status in codes for codes in expected):
+            return f"HTTP {status}, expected {', '.join(str(codes) for codes in expected)}"
+        pattern = self.config.expect_body
+        if pattern is not None and re.search(pattern, response.text) is None:
+            return f"body does not match {pattern!r}"
+        return None
+
+
+def _peer_certificate_expiry(response: httpx.Response) -> datetime | None:
+    """When the certificate the server presented on this response's connection expires."""
+    stream = response.extensions.get("network_stream")
+    tls = None if stream is None else stream.get_extra_info("ssl_object")
+    if not isinstance(tls, ssl.SSLObject | ssl.SSLSocket):
+        return None
+    # The binary form is there even when verification is off, unlike getpeercert()'s dict.
+    der = tls.getpeercert(binary_form=True)
+    if der is None:
+        return None
+    try:
+        return certificate_expires_at(der)
+    except CertificateError as exc:  # the check itself went fine; only the expiry is unknown
+        log.warning("%s: cannot read the certificate's expiry: %s", response.url, exc)
+        return None
 
 
 @dataclass(frozen=True)
@@ -96,6 +138,31 @@ class TcpProbe:
         _, writer = await asyncio.open_connection(host, port)
         writer.close()
         await writer.wait_closed()
+        return ProbeOutcome(ok=True)
+
+
+@dataclass(frozen=True)
+class DnsProbe:
+    """Resolve the configured name with the system resolver; pass on an expected answer."""
+
+    service_id: str
+    config: ProbeConfig
+
+    async def check(self) -> ProbeOutcome:
+        """Look up the A or AAAA addresses and compare them with `expect`, if given."""
+        if self.config.dns is None:
+            raise ValueError(f"probe {self.config.name!r} has no dns name")
+        family = socket.AF_INET if self.config.record == "A" else socket.AF_INET6
+        # The loop's getaddrinfo runs the system resolver (hosts file, nsswitch) in a thread.
+        answers = await asyncio.get_running_loop().getaddrinfo(
+            self.config.dns, None, family=family, type=socket.SOCK_STREAM
+        )
+        addresses = {ip_address(sockaddr[0]) for *_, sockaddr in answers}
+        unexpected = sorted(addresses - set(self.config.expect or addresses), key=str)
+        if unexpected:
+            return ProbeOutcome(
+                ok=False, error=f"dns: unexpected {', '.join(str(a) for a in unexpected)}"
+            )
         return ProbeOutcome(ok=True)
 
 
@@ -127,14 +194,9 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def probe_kind(config: ProbeConfig) -> Literal["http", "tcp"]:
-    """Which kind of check a probe runs."""
-    return "http" if config.http is not None else "tcp"
-
-
 def probe_source(service_id: str, config: ProbeConfig) -> str:
     """The CloudEvents source of a probe, e.g. `collector/http/checkout-health`."""
-    return f"collector/{probe_kind(config)}/{service_id}-{config.name}"
+    return f"collector/{config.kind}/{service_id}-{config.name}"
 
 
 async def run_probe(probe: Probe, clock: Clock = utc_now) -> CloudEvent:
@@ -153,6 +215,7 @@ async def run_probe(probe: Probe, clock: Clock = utc_now) -> CloudEvent:
         latency_ms=latency_ms,
         status_code=outcome.status_code,
         error=outcome.error,
+        cert_expires_at=outcome.cert_expires_at,
     )
     return new_event(
         EventType.PROBE,
@@ -167,6 +230,19 @@ def stagger_s(service_id: str, config: ProbeConfig) -> float:
     """Delay of a probe's first run: a stable spread over its interval, so targets don't align."""
     spread_ms = config.interval * 1000
     return (zlib.crc32(f"{service_id}/{config.name}".encode()) % spread_ms) / 1000
+
+
+def run_times(service_id: str, config: ProbeConfig, now: float) -> Iterator[float]:
+    """When a probe's runs start: slots `interval` apart from its stagger, each moved by jitter.
+
+    The jitter of each run is drawn within +-`jitter` from a generator seeded by the target, so
+    a schedule is reproducible; as jitter stays under half the interval, runs never bunch.
+    """
+    jitter = random.Random(f"{service_id}/{config.name}")
+    slot = now + stagger_s(service_id, config)
+    while True:
+        yield slot + jitter.uniform(-config.jitter, config.jitter) if config.jitter else slot
+        slot += config.interval
 
 
 class ProbeScheduler:
@@ -195,10 +271,9 @@ class ProbeScheduler:
     async def run(self, stop: asyncio.Event) -> None:
         """Probe every target on its interval until `stop` is set, then publish what is left."""
         limit = asyncio.Semaphore(self._concurrency)
-        async with self._client() as client, self._publishing() as queue:
+        async with self._probes() as probes, self._publishing() as queue:
             loops = [
-                asyncio.create_task(self._every_interval(probe, limit, queue))
-                for probe in self._probes(client)
+                asyncio.create_task(self._every_interval(probe, limit, queue)) for probe in probes
             ]
             try:
                 await stop.wait()
@@ -210,27 +285,40 @@ class ProbeScheduler:
     async def run_once(self) -> list[CloudEvent]:
         """Probe every target once, now, publish, and return the events in target order."""
         limit = asyncio.Semaphore(self._concurrency)
-        async with self._client() as client, self._publishing() as queue:
+        async with self._probes() as probes, self._publishing() as queue:
             return list(
                 await asyncio.gather(
-                    *(self._probe_and_queue(probe, limit, queue) for probe in self._probes(client))
+                    *(self._probe_and_queue(probe, limit, queue) for probe in probes)
                 )
             )
 
-    def _client(self) -> httpx.AsyncClient:
+    @asynccontextmanager
+    async def _probes(self) -> AsyncIterator[list[Probe]]:
+        """One probe per target; HTTP probes share a client per `tls_verify` setting."""
+        async with AsyncExitStack() as stack:
+            clients: dict[bool, httpx.AsyncClient] = {}
+            probes: list[Probe] = []
+            for service_id, config in self._targets:
+                if config.kind == "http":
+                    if config.tls_verify not in clients:
+                        clients[config.tls_verify] = await stack.enter_async_context(
+                            self._client(config.tls_verify)
+                        )
+                    probes.append(HttpProbe(service_id, config, clients[config.tls_verify]))
+                elif config.kind == "tcp":
+                    probes.append(TcpProbe(service_id, config))
+                else:
+                    probes.append(DnsProbe(service_id, config))
+            yield probes
+
+    def _client(self, verify: bool) -> httpx.AsyncClient:
         limits = httpx.Limits(
             max_connections=self._concurrency, max_keepalive_connections=self._concurrency
         )
         # trust_env off: a probe measures the service, not whatever proxy the environment names.
-        return httpx.AsyncClient(limits=limits, headers={"User-Agent": USER_AGENT}, trust_env=False)
-
-    def _probes(self, client: httpx.AsyncClient) -> list[Probe]:
-        return [
-            HttpProbe(service_id, config, client)
-            if probe_kind(config) == "http"
-            else TcpProbe(service_id, config)
-            for service_id, config in self._targets
-        ]
+        return httpx.AsyncClient(
+            limits=limits, headers={"User-Agent": USER_AGENT}, trust_env=False, verify=verify
+        )
 
     @asynccontextmanager
     async def _publishing(self) -> AsyncIterator[asyncio.Queue[CloudEvent]]:
@@ -267,16 +355,15 @@ class ProbeScheduler:
         self, probe: Probe, limit: asyncio.Semaphore, queue: asyncio.Queue[CloudEvent]
     ) -> None:
         loop = asyncio.get_running_loop()
-        interval = probe.config.interval
-        due = loop.time() + stagger_s(probe.service_id, probe.config)
+        starts = run_times(probe.service_id, probe.config, loop.time())
+        start = next(starts)
         while True:
-            await asyncio.sleep(max(0.0, due - loop.time()))
+            await asyncio.sleep(max(0.0, start - loop.time()))
             await self._probe_and_queue(probe, limit, queue)
-            due += interval
-            late = loop.time() - due
-            if late > 0:
-                # Skip the slots missed while waiting for the semaphore instead of bursting.
-                due += math.ceil(late / interval) * interval
+            start = next(starts)
+            while start < loop.time():
+                # Skip the runs missed while waiting for the semaphore instead of bursting.
+                start = next(starts)
 
     async def _probe_and_queue(
         self, probe: Probe, limit: asyncio.Semaphore, queue: asyncio.Queue[CloudEvent]

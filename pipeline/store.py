@@ -77,6 +77,12 @@ class EventStore:
                 self.path, read_only=read_only
             )
         except duckdb.Error as exc:
+            if "Could not set lock" in str(exc):
+                # DuckDB allows one process per file, readers included.
+                raise StoreError(
+                    f"the event store {self.path} is in use by another process (a running "
+                    "slamon pipeline?): stop it, or work on a copy of the file"
+                ) from exc
             raise StoreError(f"cannot open the event store {self.path}: {exc}") from exc
         self._lock = threading.Lock()
         try:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
+from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -50,6 +51,10 @@ _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _TOPIC_PREFIX = re.compile(r"[A-Za-z0-9._-]+")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TIME_RANGE = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_STATUS_RANGE = re.compile(r"([1-5])xx|(\d{3})(?:\s*-\s*(\d{3}))?")
+_PROMETHEUS_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MINUTES_PER_DAY = 24 * 60
 
 
@@ -132,6 +137,36 @@ def _check_http_url(url: str) -> str:
     return url
 
 
+def _check_hostname(name: str) -> str:
+    labels = name.removesuffix(".").split(".")
+    if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"invalid host name {name!r}: expected e.g. checkout.example.com")
+    return name
+
+
+def _check_headers(headers: dict[str, str]) -> dict[str, str]:
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"invalid HTTP header name {name!r}")
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"header {name!r}: the value must not contain line breaks")
+    return headers
+
+
+def _check_regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+    return pattern
+
+
+def _check_label_name(name: str) -> str:
+    if not _PROMETHEUS_LABEL.fullmatch(name):
+        raise ValueError(f"invalid Prometheus label name {name!r}")
+    return name
+
+
 def _check_topic_prefix(prefix: str) -> str:
     if not _TOPIC_PREFIX.fullmatch(prefix):
         raise ValueError(f"invalid topic prefix {prefix!r}: use letters, digits, '.', '_', '-'")
@@ -152,6 +187,10 @@ ListenAddress = Annotated[str, AfterValidator(_check_listen)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 HostPort = Annotated[str, AfterValidator(_check_host_port)]
 HttpUrlText = Annotated[str, AfterValidator(_check_http_url)]
+Hostname = Annotated[str, AfterValidator(_check_hostname)]
+HttpHeaders = Annotated[dict[str, str], AfterValidator(_check_headers)]
+Regex = Annotated[str, AfterValidator(_check_regex)]
+LabelName = Annotated[str, AfterValidator(_check_label_name)]
 
 
 class KafkaTransportConfig(_Model):
@@ -186,6 +225,30 @@ class StoreConfig(_Model):
     path: str = Field(default="slamon.duckdb", min_length=1)
 
 
+class SpoolConfig(_Model):
+    """The on-disk queue collectors write events to while Kafka is unreachable."""
+
+    path: str = Field(default="var/spool", min_length=1)
+    """The spool directory (created if missing); one process at a time may use it."""
+    max_bytes: int = Field(default=256 * 1024 * 1024, ge=65_536)
+    """Events waiting in the spool at most; beyond it webhooks answer 503 and probes are lost."""
+    segment_bytes: int = Field(default=8 * 1024 * 1024, ge=4096)
+    """Size of one spool file; a file is deleted once every event in it was re-sent."""
+
+    @model_validator(mode="after")
+    def _segment_within_max(self) -> SpoolConfig:
+        if self.segment_bytes > self.max_bytes:
+            problems = _Problems(type(self).__name__)
+            problems.add(
+                ("segment_bytes",),
+                f"segment_bytes ({self.segment_bytes}) must not exceed max_bytes "
+                f"({self.max_bytes})",
+                self.segment_bytes,
+            )
+            problems.raise_any()
+        return self
+
+
 class _Listener(_Model):
     """A server bound to `listen` (`host:port`; port 0 picks a free one)."""
 
@@ -209,25 +272,281 @@ class ExporterConfig(_Listener):
 
 
 class ReceiverAuthConfig(_Model):
-    """How one webhook sender authenticates: a bearer token or an HMAC signature, from env vars."""
+    """How one webhook sender authenticates: a bearer token or an HMAC-SHA256 signature of the
+    body, the secret read from an environment variable or a file (never written in the config)."""
 
     token_env: EnvName | None = None
+    token_file: str | None = Field(default=None, min_length=1)
     hmac_secret_env: EnvName | None = None
+    hmac_secret_file: str | None = Field(default=None, min_length=1)
+    signature_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")
+    """The header carrying `sha256=<hex>` from HMAC senders (unset: `X-Hub-Signature-256`)."""
+
+    @property
+    def kind(self) -> Literal["bearer", "hmac"]:
+        """Whether the sender presents a bearer token or signs the body."""
+        return "bearer" if self.token_env is not None or self.token_file is not None else "hmac"
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> ReceiverAuthConfig:
-        if (self.token_env is None) == (self.hmac_secret_env is None):
-            problems = _Problems(type(self).__name__)
-            if self.token_env is None:
-                problems.add((), "set one of token_env or hmac_secret_env", None)
-            else:
-                problems.add(
-                    ("hmac_secret_env",),
-                    "set token_env or hmac_secret_env, not both",
-                    self.hmac_secret_env,
-                )
-            problems.raise_any()
+    def _exactly_one_secret(self) -> ReceiverAuthConfig:
+        problems = _Problems(type(self).__name__)
+        sources = ("token_env", "token_file", "hmac_secret_env", "hmac_secret_file")
+        chosen = [name for name in sources if getattr(self, name) is not None]
+        if not chosen:
+            problems.add((), f"set one of {', '.join(sources)}", None)
+        for name in chosen[1:]:
+            problems.add(
+                (name,),
+                f"set only one of {', '.join(sources)} (also {chosen[0]})",
+                getattr(self, name),
+            )
+        if chosen and self.kind == "bearer" and self.signature_header is not None:
+            problems.add(
+                ("signature_header",),
+                "signature_header applies to HMAC senders only",
+                self.signature_header,
+            )
+        problems.raise_any()
         return self
+
+
+def _check_service_ref(service_id: str) -> str:
+    if not _SLUG.fullmatch(service_id):
+        raise ValueError(
+            f"invalid service id {service_id!r}: use lowercase letters, digits, '.', '_' and '-'"
+        )
+    return service_id
+
+
+ServiceRef = Annotated[str, AfterValidator(_check_service_ref)]
+"""The id of a service, as written under `services[].id`."""
+FieldPath = Annotated[str, Field(min_length=1)]
+"""A dotted JSON path such as `issue.fields.priority.name`; a CSV column name as a whole."""
+FiringState = Literal["down", "degraded"]
+TicketKind = Literal["incident", "request", "problem"]
+
+
+class AlertmanagerConfig(_Model):
+    """How Alertmanager alerts map to services and to the state of a service while they fire."""
+
+    service_label: str = Field(default="service", min_length=1)
+    """The alert label whose value is the service id."""
+    label_map: dict[str, dict[str, ServiceRef]] = {}
+    """Fallback when `service_label` is absent: label name → {label value → service id}."""
+    severity_label: str = Field(default="severity", min_length=1)
+    """The alert label holding the severity."""
+    severity_states: dict[str, FiringState] = {"warning": "degraded"}
+    """Severity → state of the service while the alert fires."""
+    default_state: FiringState = "down"
+    """State while an alert fires whose severity is not in `severity_states` (or missing)."""
+    alertnames: list[str] = []
+    """Only alerts with one of these `alertname`s count; empty: every alert."""
+
+
+class ResponseRule(_Model):
+    """How a ticket event is recognised as carrying the first agent response."""
+
+    before_statuses: list[str] = []
+    """Desk statuses of a ticket nobody answered yet; an event in any other status responds."""
+    fields: list[FieldPath] = []
+    """Paths whose non-empty, non-false value marks a response (a work note, a flag column)."""
+    when: list[dict[FieldPath, list[str | int | bool]]] = []
+    """Conditions (path → accepted values); an event matching all paths of one responds."""
+
+
+class SummaryColumns(_Model):
+    """The lifecycle timestamps of a summary export: one record per ticket."""
+
+    created: FieldPath
+    """When the ticket was opened (a `new` event)."""
+    responded: FieldPath | None = None
+    """When an agent first responded (an `in_progress` event with `responded: true`)."""
+    resolved: FieldPath | None = None
+    """When the ticket was resolved (a `resolved` event)."""
+    closed: FieldPath | None = None
+    """When the ticket was closed (a `closed` event)."""
+
+
+class TicketMapping(_Model):
+    """Where a service desk record keeps each ticket field and how its values translate."""
+
+    ticket_id: FieldPath = "id"
+    """Path of the ticket id (e.g. `issue.key`, `number`)."""
+    updated: FieldPath = "updated"
+    """Path of the time of the change: ISO 8601, epoch seconds or milliseconds."""
+    status: FieldPath = "status"
+    """Path of the desk status, translated by `status_map`."""
+    priority: FieldPath = "priority"
+    """Path of the desk priority, translated by `priority_map`."""
+    service: FieldPath = "service"
+    """Path of the service id, or of a key of `service_map` (project key, assignment group)."""
+    kind: FieldPath | None = "kind"
+    """Path of the ticket type or table, translated by `kind_map`."""
+    customer: FieldPath | None = "customer"
+    """Path of the customer the ticket was raised for."""
+    event: FieldPath | None = None
+    """Path of the webhook event name; with `events`, other events are skipped."""
+    events: list[str] = []
+    """Webhook event names that carry ticket changes; empty: all."""
+    service_map: dict[str, ServiceRef] = {}
+    """Desk value → service id; values not listed must be service ids themselves."""
+    priority_map: dict[str, str] = {}
+    """Desk priority → slamon priority (`P1`, ...); empty: the desk value as it is."""
+    status_map: dict[str, TicketStatus] = {}
+    """Desk status → slamon status; statuses not listed must be slamon statuses themselves."""
+    kind_map: dict[str, TicketKind] = {}
+    """Desk ticket type or table → incident, request or problem."""
+    default_kind: TicketKind = "incident"
+    """Kind of tickets whose type is missing or not in `kind_map`."""
+    responded: ResponseRule = ResponseRule()
+    """How the first agent response is recognised."""
+    timezone: str = "UTC"
+    """Time zone of timestamps written without a UTC offset."""
+    summary: SummaryColumns | None = None
+    """Set for exports with one record per ticket (summary layout); unset: one per change."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        return CalendarConfig._known_zone(name)
+
+
+_JIRA_TICKETS: dict[str, Any] = {
+    "ticket_id": "issue.key",
+    "updated": "timestamp",
+    "status": "issue.fields.status.name",
+    "priority": "issue.fields.priority.name",
+    "service": "issue.fields.project.key",
+    "kind": "issue.fields.issuetype.name",
+    "customer": None,
+    "event": "webhookEvent",
+    "events": ["jira:issue_created", "jira:issue_updated", "comment_created"],
+    "priority_map": {"Highest": "P1", "High": "P2", "Medium": "P3", "Low": "P4", "Lowest": "P5"},
+    "status_map": {
+        "New": "new",
+        "Open": "open",
+        "To Do": "open",
+        "Waiting for support": "open",
+        "Reopened": "open",
+        "In Progress": "in_progress",
+        "Work in progress": "in_progress",
+        "Escalated": "in_progress",
+        "Waiting for customer": "pending",
+        "Waiting for approval": "pending",
+        "Pending": "pending",
+        "Resolved": "resolved",
+        "Done": "resolved",
+        "Completed": "resolved",
+        "Closed": "closed",
+        "Canceled": "closed",
+        "Declined": "closed",
+    },
+    "kind_map": {
+        "Incident": "incident",
+        "Service request": "request",
+        "Service request with approvals": "request",
+        "Problem": "problem",
+    },
+    "responded": {
+        "before_statuses": ["New", "Open", "To Do", "Waiting for support"],
+        "when": [
+            {
+                "webhookEvent": ["comment_created"],
+                "comment.author.accountType": ["atlassian"],
+                "comment.jsdPublic": [True],
+            }
+        ],
+    },
+}
+_SERVICENOW_TICKETS: dict[str, Any] = {
+    "ticket_id": "number",
+    "updated": "sys_updated_on",
+    "status": "state",
+    "priority": "priority",
+    "service": "assignment_group",
+    "kind": "sys_class_name",
+    "customer": "company",
+    "priority_map": {
+        "1": "P1",
+        "1 - Critical": "P1",
+        "2": "P2",
+        "2 - High": "P2",
+        "3": "P3",
+        "3 - Moderate": "P3",
+        "4": "P4",
+        "4 - Low": "P4",
+        "5": "P5",
+        "5 - Planning": "P5",
+    },
+    "status_map": {
+        # incident (numeric values and labels)
+        "1": "new",
+        "New": "new",
+        "2": "in_progress",
+        "In Progress": "in_progress",
+        "3": "pending",
+        "On Hold": "pending",
+        "6": "resolved",
+        "Resolved": "resolved",
+        "7": "closed",
+        "Closed": "closed",
+        "8": "closed",
+        "Canceled": "closed",
+        # problem (state values 101..107 since Madrid)
+        "101": "new",
+        "102": "in_progress",
+        "Assess": "in_progress",
+        "103": "in_progress",
+        "Root Cause Analysis": "in_progress",
+        "104": "in_progress",
+        "Fix in Progress": "in_progress",
+        "106": "resolved",
+        "107": "closed",
+        # sc_req_item labels (its numeric states collide with the incident ones)
+        "Open": "open",
+        "Work in Progress": "in_progress",
+        "Pending": "pending",
+        "Closed Complete": "closed",
+        "Closed Incomplete": "closed",
+        "Closed Skipped": "closed",
+    },
+    "kind_map": {
+        "incident": "incident",
+        "sc_req_item": "request",
+        "sc_request": "request",
+        "problem": "problem",
+    },
+    "responded": {"before_statuses": ["1", "New", "101"], "fields": ["work_notes"]},
+}
+
+
+def _preset(defaults: dict[str, Any]) -> Any:
+    """A `mode="before"` validator laying the configured keys over a desk's built-in mapping."""
+
+    def merge(value: object) -> object:
+        return {**defaults, **value} if isinstance(value, Mapping) else value
+
+    return BeforeValidator(merge)
+
+
+class TicketMappings(_Model):
+    """The ticket webhook mappings; keys given for jira and servicenow replace built-in ones."""
+
+    jira: Annotated[TicketMapping, _preset(_JIRA_TICKETS)] = TicketMapping(**_JIRA_TICKETS)
+    """Jira Service Management webhooks (`/webhooks/jira`)."""
+    servicenow: Annotated[TicketMapping, _preset(_SERVICENOW_TICKETS)] = TicketMapping(
+        **_SERVICENOW_TICKETS
+    )
+    """ServiceNow business rule / outbound REST messages (`/webhooks/servicenow`)."""
+    generic: TicketMapping = TicketMapping()
+    """Any JSON ticket record (`/webhooks/generic`)."""
+
+
+class ReceiverRateLimit(_Model):
+    """A token bucket per sender: `burst` requests at once, refilled at `per_second`."""
+
+    per_second: float = Field(default=20.0, gt=0, allow_inf_nan=False)
+    burst: int = Field(default=100, ge=1)
 
 
 class ReceiversConfig(_Listener):
@@ -235,6 +554,27 @@ class ReceiversConfig(_Listener):
 
     listen: ListenAddress = "127.0.0.1:8088"
     auth: dict[str, ReceiverAuthConfig] = {}
+    allow_unauthenticated: list[str] = []
+    """Senders accepted without credentials: an explicit opt-out, never the default."""
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    rate_limit: ReceiverRateLimit = ReceiverRateLimit()
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+    """How Alertmanager alerts become service states (`/webhooks/alertmanager`)."""
+    tickets: TicketMappings = TicketMappings()
+    """How service desk records become ticket events (`/webhooks/jira`, ...)."""
+
+    @model_validator(mode="after")
+    def _auth_or_opt_out(self) -> ReceiversConfig:
+        problems = _Problems(type(self).__name__)
+        for index, source in enumerate(self.allow_unauthenticated):
+            if source in self.auth:
+                problems.add(
+                    ("allow_unauthenticated", index),
+                    f"{source!r} has credentials under auth; remove it from one of the two",
+                    source,
+                )
+        problems.raise_any()
+        return self
 
 
 class PipelineConfig(_Model):
@@ -357,6 +697,8 @@ class Objectives(_Model):
     rto: PositiveDuration | None = None
     rpo: Duration | None = None
     continuity_test_interval: PositiveDuration | None = None
+    # Degraded service is reported apart; some contracts count it as downtime too.
+    count_partial_outages: bool = False
 
 
 class OutageFromProbes(_Model):
@@ -366,22 +708,115 @@ class OutageFromProbes(_Model):
     recoveries: int = Field(default=1, ge=1)
 
 
+class StatusRange(_Model):
+    """HTTP status codes from `low` to `high` inclusive, written `200`, `200-299` or `2xx`."""
+
+    low: int = Field(ge=100, le=599)
+    high: int = Field(ge=100, le=599)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"low": value, "high": value}
+        if not isinstance(value, str):
+            return value
+        match = _STATUS_RANGE.fullmatch(value.strip().lower())
+        if match is None:
+            raise ValueError(
+                f"invalid status {value!r}: expected a code (204), a range (200-299) or a "
+                "class (2xx)"
+            )
+        hundreds, low, high = match.groups()
+        if hundreds is not None:
+            return {"low": int(hundreds) * 100, "high": int(hundreds) * 100 + 99}
+        return {"low": int(low), "high": int(high or low)}
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StatusRange:
+        if self.high < self.low:
+            raise ValueError(
+                f"invalid status range {self.low}-{self.high}: the end is below the start"
+            )
+        return self
+
+    @model_serializer
+    def _as_text(self) -> str:
+        return str(self)
+
+    def __contains__(self, status: int) -> bool:
+        return self.low <= status <= self.high
+
+    def __str__(self) -> str:
+        return str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+
+
+ProbeKind = Literal["http", "tcp", "dns"]
+HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_HTTP_ONLY = ("method", "headers", "expect_status", "expect_body", "tls_verify")
+_DNS_ONLY = ("record", "expect")
+
+
 class ProbeConfig(_Model):
-    """One active check of a service: an HTTP(S) URL or a TCP `host:port`."""
+    """One active check of a service: an HTTP(S) URL, a TCP `host:port` or a DNS name."""
 
     name: str = Field(min_length=1)
     http: HttpUrlText | None = None
     tcp: HostPort | None = None
+    dns: Hostname | None = None
     interval: PositiveDuration = 30
     timeout: PositiveDuration = 5
+    jitter: Duration = 0
+    """Each run starts at a random offset within +-jitter of its slot (stable per probe)."""
+    method: HttpMethod = "GET"
+    headers: HttpHeaders = {}
+    expect_status: list[StatusRange] | None = Field(default=None, min_length=1)
+    """Statuses that pass; None passes every status below 400."""
+    expect_body: Regex | None = None
+    """A regular expression the response body must contain a match of."""
+    tls_verify: bool = True
+    """Whether an HTTPS check fails on a certificate the system does not trust."""
+    record: Literal["A", "AAAA"] = "A"
+    """The DNS record type a dns check resolves."""
+    expect: list[IPv4Address | IPv6Address] | None = Field(default=None, min_length=1)
+    """Addresses a dns check may resolve to; any other answer fails it."""
+
+    @property
+    def kind(self) -> ProbeKind:
+        """Which kind of check the probe runs."""
+        if self.http is not None:
+            return "http"
+        return "tcp" if self.tcp is not None else "dns"
 
     @model_validator(mode="after")
     def _one_target_in_time(self) -> ProbeConfig:
         problems = _Problems(type(self).__name__)
-        if self.http is None and self.tcp is None:
-            problems.add((), "set one of http (a URL) or tcp (host:port)", None)
-        elif self.http is not None and self.tcp is not None:
-            problems.add(("tcp",), "set http or tcp, not both", self.tcp)
+        targets = [key for key in ("http", "tcp", "dns") if getattr(self, key) is not None]
+        if not targets:
+            problems.add((), "set one of http (a URL), tcp (host:port) or dns (a host name)", None)
+        for extra in targets[1:]:
+            problems.add((extra,), f"set {targets[0]} or {extra}, not both", None)
+        for key in (*_HTTP_ONLY, *_DNS_ONLY):
+            owner = "http" if key in _HTTP_ONLY else "dns"
+            # Compared with the default, not fields set: a dumped config lists every field.
+            changed = getattr(self, key) != type(self).model_fields[key].default
+            if changed and targets and owner != targets[0]:
+                problems.add((key,), f"{key} applies to {owner} probes only", getattr(self, key))
+        version = 4 if self.record == "A" else 6
+        for index, address in enumerate(self.expect or []):
+            if address.version != version:
+                problems.add(
+                    ("expect", index),
+                    f"{address} is not an IPv{version} address, as {self.record} records hold",
+                    str(address),
+                )
+        if self.jitter and 2 * self.jitter >= self.interval:
+            problems.add(
+                ("jitter",),
+                f"jitter {format_duration(self.jitter)} must be under half the interval "
+                f"{format_duration(self.interval)}, so that two runs never bunch",
+                self.jitter,
+            )
         if self.timeout > self.interval:
             problems.add(
                 ("timeout",),
@@ -391,6 +826,26 @@ class ProbeConfig(_Model):
             )
         problems.raise_any()
         return self
+
+
+class HeartbeatConfig(_Model):
+    """A job that pings `POST /heartbeat/{service}/{name}`; a missed ping is a failed probe."""
+
+    name: str
+    interval: PositiveDuration
+    """How often the job pings."""
+    grace: Duration = Field(ge=0)
+    """How late a ping may be before it counts as missed."""
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, name: str) -> str:
+        if not _SLUG.fullmatch(name):
+            raise ValueError(
+                f"invalid heartbeat name {name!r}: use lowercase letters, digits, '.', '_' "
+                "and '-', starting with a letter or digit (it is part of the ping URL)"
+            )
+        return name
 
 
 class CapacityThreshold(_Model):
@@ -466,6 +921,7 @@ class ServiceConfig(_Model):
     objectives: Objectives = Objectives()
     outage_from_probes: OutageFromProbes | None = None
     probes: list[ProbeConfig] = []
+    heartbeats: list[HeartbeatConfig] = []
     capacity: dict[str, CapacityThreshold] = {}
     tickets: TicketPolicy | None = None
     credits: list[CreditBand] = []
@@ -496,6 +952,22 @@ class ServiceConfig(_Model):
         problems.raise_any()
         return probes
 
+    @model_validator(mode="after")
+    def _unique_heartbeat_names(self) -> ServiceConfig:
+        # A heartbeat's events carry its name as the probe check, so it must not clash with a probe.
+        problems = _Problems(type(self).__name__)
+        taken = {probe.name: f"probes[{index}]" for index, probe in enumerate(self.probes)}
+        for index, heartbeat in enumerate(self.heartbeats):
+            if heartbeat.name in taken:
+                problems.add(
+                    ("heartbeats", index, "name"),
+                    f"duplicate check name {heartbeat.name!r} (also {taken[heartbeat.name]})",
+                    heartbeat.name,
+                )
+            taken.setdefault(heartbeat.name, f"heartbeats[{index}]")
+        problems.raise_any()
+        return self
+
     @field_validator("credits")
     @classmethod
     def _consistent_bands(cls, credits: list[CreditBand]) -> list[CreditBand]:
@@ -515,6 +987,135 @@ class ServiceConfig(_Model):
                     )
         problems.raise_any()
         return credits
+
+
+_PROBE_QUERY_ONLY = ("check", "check_label")
+_CAPACITY_QUERY_ONLY = ("resource", "unit", "capacity", "used_is_ratio", "host_label")
+
+
+class PrometheusQueryConfig(_Model):
+    """One PromQL query whose series become probe or capacity events."""
+
+    name: str = Field(pattern=_SLUG.pattern)
+    """Names the query in event sources and ids; unique among the queries."""
+    query: str = Field(min_length=1)
+    """The PromQL expression, evaluated as an instant (or range, when backfilling) query."""
+    kind: Literal["probe", "capacity"]
+    """`probe`: a series value above 0 is a passed check; `capacity`: the value is `used`."""
+    service: str | None = None
+    """The service every series belongs to."""
+    service_label: LabelName | None = None
+    """The label whose value is the service id of a series."""
+    check: str | None = Field(default=None, min_length=1)
+    """The check name of probe events; the query name by default."""
+    check_label: LabelName | None = None
+    """The label whose value is the check name of a series."""
+    resource: str | None = Field(default=None, min_length=1)
+    """The resource of capacity events (cpu, disk, connections, ...)."""
+    unit: str = Field(default="ratio", min_length=1)
+    """The unit of `used` and `capacity`."""
+    capacity: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    """The total amount of the resource, in `unit` (1 for ratios)."""
+    used_is_ratio: bool = False
+    """The value is a utilization ratio: used = value x capacity."""
+    host_label: LabelName | None = None
+    """The label whose value is the host of capacity events (e.g. `instance`)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PrometheusQueryConfig:
+        problems = _Problems(type(self).__name__)
+        if (self.service is None) == (self.service_label is None):
+            loc: Loc = () if self.service is None else ("service_label",)
+            problems.add(loc, "set one of service (an id) or service_label (a label name)", None)
+        if self.check is not None and self.check_label is not None:
+            problems.add(("check_label",), "set check or check_label, not both", None)
+        misplaced = _CAPACITY_QUERY_ONLY if self.kind == "probe" else _PROBE_QUERY_ONLY
+        for key in misplaced:
+            if getattr(self, key) == type(self).model_fields[key].default:
+                continue
+            other = "capacity" if self.kind == "probe" else "probe"
+            problems.add((key,), f"{key} applies to {other} queries only", getattr(self, key))
+        if self.kind == "capacity" and self.resource is None:
+            problems.add(("resource",), "a capacity query needs a resource (e.g. disk)", None)
+        problems.raise_any()
+        return self
+
+
+class PrometheusImportConfig(_Model):
+    """PromQL queries run on an interval against a Prometheus server."""
+
+    url: HttpUrlText
+    """Base URL of the Prometheus server, e.g. `http://127.0.0.1:9090`."""
+    interval: PositiveDuration = 60
+    timeout: PositiveDuration = 10
+    queries: list[PrometheusQueryConfig] = Field(min_length=1)
+
+    @field_validator("queries")
+    @classmethod
+    def _unique_names(cls, queries: list[PrometheusQueryConfig]) -> list[PrometheusQueryConfig]:
+        problems = _Problems(cls.__name__)
+        first: dict[str, int] = {}
+        for index, query in enumerate(queries):
+            if query.name in first:
+                problems.add(
+                    (index, "name"),
+                    f"duplicate query name {query.name!r} (also queries[{first[query.name]}])",
+                    query.name,
+                )
+            first.setdefault(query.name, index)
+        problems.raise_any()
+        return queries
+
+
+class HostCapacityConfig(_Model):
+    """Capacity samples of the machine slamon runs on (cpu, memory, disks, network links)."""
+
+    interval: PositiveDuration = 60
+    services: list[str] = Field(min_length=1)
+    """The services that run on this host; every sample is published for each."""
+    mounts: list[str] = Field(default=["/"])
+    """Mount points whose disk usage is sampled."""
+    network: dict[str, float] = {}
+    """Interface name -> link capacity in bytes per second; only these are sampled."""
+    host: str | None = Field(default=None, min_length=1)
+    """The host name in the events; the machine's own name by default."""
+
+    @field_validator("network")
+    @classmethod
+    def _positive_links(cls, network: dict[str, float]) -> dict[str, float]:
+        problems = _Problems(cls.__name__)
+        for interface, capacity in network.items():
+            if not capacity > 0 or capacity == float("inf"):
+                problems.add((interface,), "link capacity must be a positive number", capacity)
+        problems.raise_any()
+        return network
+
+
+class CollectorsConfig(_Model):
+    """Collectors that pull events from elsewhere: a Prometheus server, this host."""
+
+    prometheus: PrometheusImportConfig | None = None
+    host: HostCapacityConfig | None = None
+
+
+def _collector_problems(config: SlamonConfig, problems: _Problems) -> None:
+    """Check that the collectors name only configured services."""
+    known = {service.id for service in config.services}
+    listed = ", ".join(sorted(known)) or "none configured"
+    references: list[tuple[Loc, str | None]] = []
+    if config.collectors.host is not None:
+        references += [
+            (("collectors", "host", "services", index), service_id)
+            for index, service_id in enumerate(config.collectors.host.services)
+        ]
+    if config.collectors.prometheus is not None:
+        references += [
+            (("collectors", "prometheus", "queries", index, "service"), query.service)
+            for index, query in enumerate(config.collectors.prometheus.queries)
+        ]
+    for loc, service_id in references:
+        if service_id is not None and service_id not in known:
+            problems.add(loc, f"unknown service {service_id!r} (services: {listed})", service_id)
 
 
 def _member(value: object, name: str) -> object:
@@ -574,9 +1175,11 @@ class SlamonConfig(_Model):
 
     transport: TransportConfig = Field(default_factory=EmbeddedTransportConfig)
     store: StoreConfig = StoreConfig()
+    spool: SpoolConfig = SpoolConfig()
     exporter: ExporterConfig = ExporterConfig()
     receivers: ReceiversConfig = ReceiversConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    collectors: CollectorsConfig = CollectorsConfig()
     calendars: dict[str, CalendarConfig] = {}
     services: list[ServiceConfig] = []
 
@@ -593,6 +1196,7 @@ class SlamonConfig(_Model):
                 raise
             problems.extend(exc.errors())
             raise problems.error() from None
+        _collector_problems(config, problems)
         problems.raise_any()
         return config
 

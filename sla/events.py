@@ -187,6 +187,8 @@ class ProbeData(EventData):
     """HTTP status code of the response, for HTTP checks."""
     error: str | None = None
     """Why the check failed, when it did."""
+    cert_expires_at: Timestamp | None = None
+    """When the TLS certificate the endpoint presented expires, for HTTPS checks."""
 
 
 class StatusData(EventData):

@@ -96,7 +96,16 @@ class ServiceFigures:
             "credit": plain(self.credit),
             "tickets": plain(latest_cycles(self.tickets.clocks)),
             "ticket_compliance": plain(self.tickets.compliance),
-            "tickets_at_risk": [c.ticket_id for c in self.tickets.at_risk],
+            "tickets_at_risk": [
+                {
+                    "ticket_id": c.ticket_id,
+                    "clock": c.clock,
+                    "priority": c.priority,
+                    "used_share": c.used_share,
+                    "breach_at": None if c.breach_at is None else rfc3339(c.breach_at),
+                }
+                for c in self.tickets.at_risk
+            ],
             "mttr_seconds": self.tickets.mttr_seconds,
             "capacity": plain(self.capacity),
             "continuity": plain(self.continuity),
@@ -133,7 +142,16 @@ def service_figures(
     credit = None
     if inputs.observed:
         calendar = calendars[service.service_hours]
-        result = availability(calendar, window, inputs.outages, inputs.maintenance, at)
+        # Time after `at` has not been delivered yet: it is neither agreed nor available.
+        so_far = Interval(window.start, max(window.start, min(window.end, at)))
+        result = availability(
+            calendar,
+            so_far,
+            inputs.outages,
+            inputs.maintenance,
+            at,
+            count_partial=objectives.count_partial_outages,
+        )
         if objectives.availability is not None:
             spent = error_budget(
                 objectives.availability, result.agreed_seconds, result.downtime_seconds

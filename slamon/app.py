@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -17,8 +18,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from collectors.heartbeat import HeartbeatWatcher, HeartbeatWebhook
+from collectors.host import HostCapacityCollector
 from collectors.probes import ProbeScheduler
-from collectors.publisher import EventPublisher
+from collectors.prometheus_import import PrometheusImporter
+from collectors.publisher import EventPublisher, SpooledPublisher
+from collectors.receiver import ReceiverServer, Webhook
+from collectors.spool import Spool
+from collectors.webhooks.alertmanager import AlertmanagerWebhook
+from collectors.webhooks.records import record_webhooks
+from collectors.webhooks.tickets import ticket_webhooks
 from pipeline.exporter import (
     MetricsServer,
     PipelineMetrics,
@@ -28,7 +37,7 @@ from pipeline.exporter import (
 from pipeline.ingest import BatchResult, DeadLetterQueue, IngestLoop
 from pipeline.levels import ServiceLevelView
 from pipeline.store import EventStore
-from pipeline.transport import Transport, open_transport
+from pipeline.transport import Backoff, Transport, open_transport
 from sla.config import SlamonConfig
 from sla.durations import format_duration
 from sla.errors import ConfigError, InvalidEventError
@@ -110,19 +119,114 @@ class PipelineService:
         self.store.close()
 
 
+# Collectors must not stall on a broker that is down: they spool instead.
+COLLECTOR_BACKOFF = Backoff(deadline_s=5.0, attempt_timeout_s=2.0)
+
+
 class CollectorService:
-    """The probe scheduler, publishing through the transport."""
+    """Every collector the config asks for, publishing through one publisher.
 
-    def __init__(self, config: SlamonConfig, transport: Transport) -> None:
-        self.publisher = EventPublisher(transport.producer(), config.transport.topic_prefix)
+    With Kafka the publisher spools to disk while the broker is unreachable, so probes keep
+    their results and webhooks are acknowledged only once their events are durable.
+    """
+
+    def __init__(self, config: SlamonConfig, transport: Transport, base_dir: Path) -> None:
+        prefix = config.transport.topic_prefix
+        self.publisher: EventPublisher | SpooledPublisher
+        if config.transport.kind == "kafka":
+            spool = Spool.from_config(config.spool)
+            self.publisher = SpooledPublisher(transport.producer, prefix, spool)
+        else:
+            self.publisher = EventPublisher(transport.producer(), prefix)
+        publish = self.publisher.publish
         targets = [(s.id, probe) for s in config.services for probe in s.probes]
-        self.scheduler = ProbeScheduler(targets, self.publisher.publish)
+        self._probe_targets = len(targets)
+        self.scheduler = ProbeScheduler(targets, publish)
+        self.watcher = (
+            HeartbeatWatcher(config.services, publish)
+            if any(s.heartbeats for s in config.services)
+            else None
+        )
+        self.receiver = self._receiver(config, base_dir)
+        pulled = config.collectors
+        self.importer = (
+            None if pulled.prometheus is None else PrometheusImporter(pulled.prometheus, publish)
+        )
+        self.host = None if pulled.host is None else HostCapacityCollector(pulled.host, publish)
 
-    def run(self, stop: threading.Event) -> None:
-        """Probe until `stop` is set."""
-        asyncio.run(self._run(stop))
+    def _receiver(self, config: SlamonConfig, base_dir: Path) -> ReceiverServer | None:
+        """The webhook receiver, when the config has a `receivers` section or heartbeats."""
+        if "receivers" not in config.model_fields_set and self.watcher is None:
+            return None
+        services = [s.id for s in config.services]
+        webhooks: list[Webhook] = [
+            AlertmanagerWebhook(config.receivers.alertmanager, services),
+            *ticket_webhooks(config.receivers.tickets, services),
+            *record_webhooks(services),
+        ]
+        if self.watcher is not None:
+            webhooks.append(HeartbeatWebhook(self.watcher))
+        publisher = self.publisher
+        limit = config.spool.max_bytes
 
-    async def _run(self, stop: threading.Event) -> None:
+        def ready() -> bool:
+            return not isinstance(publisher, SpooledPublisher) or publisher.spool_bytes < limit
+
+        return ReceiverServer(
+            config.receivers, webhooks, publisher.publish_durably, ready=ready, base_dir=base_dir
+        )
+
+    def describe(self) -> str:
+        """One line saying what runs."""
+        parts = [f"{self._probe_targets} probe targets"]
+        if self.watcher is not None:
+            parts.append("heartbeats")
+        if self.receiver is not None:
+            parts.append("webhook receiver")
+        if self.importer is not None:
+            parts.append("Prometheus importer")
+        if self.host is not None:
+            parts.append(f"host capacity of {self.host.host}")
+        return ", ".join(parts)
+
+    def run(self, stop: threading.Event, console: Console) -> None:
+        """Collect until `stop` is set; a collector that fails stops the others."""
+        failures: list[BaseException] = []
+
+        def guarded(work: Callable[[], None]) -> Callable[[], None]:
+            def run() -> None:
+                try:
+                    work()
+                except BaseException as exc:
+                    failures.append(exc)
+                    stop.set()
+
+            return run
+
+        side: list[Callable[[], None]] = []
+        if self.receiver is not None:
+            receiver = self.receiver
+            side.append(
+                lambda: receiver.run(
+                    stop, on_listening=lambda port: console.print(f"receiver: port {port}")
+                )
+            )
+        for collector in (self.watcher, self.importer, self.host):
+            if collector is not None:
+                side.append(functools.partial(collector.run, stop))
+        threads = [threading.Thread(target=guarded(work), daemon=True) for work in side]
+        for thread in threads:
+            thread.start()
+        try:
+            guarded(lambda: asyncio.run(self._probe(stop)))()
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+        if failures:
+            raise failures[0]
+
+    async def _probe(self, stop: threading.Event) -> None:
         done = asyncio.Event()
         probing = asyncio.create_task(self.scheduler.run(done))
         # The stop signal comes from another thread; polling it keeps the bridge simple.
@@ -132,8 +236,10 @@ class CollectorService:
         await probing
 
     def close(self) -> None:
-        """Flush what was published."""
-        self.publisher.flush()
+        """Deliver or spool what was published, and release connections."""
+        if self.importer is not None:
+            self.importer.close()
+        self.publisher.close()
 
 
 def _metrics_server(
@@ -173,13 +279,14 @@ def run_collectors(
     stop: threading.Event,
     console: Console,
     transport: Transport | None = None,
+    base_dir: Path = Path(),
 ) -> None:
-    """The collector process: probe every configured target until `stop`."""
-    collectors = CollectorService(config, transport or open_transport(config.transport))
-    probes = sum(len(s.probes) for s in config.services)
-    console.print(f"probing {probes} targets of {len(config.services)} services")
+    """The collector process: every configured collector until `stop`."""
+    transport = transport or open_transport(config.transport, backoff=COLLECTOR_BACKOFF)
+    collectors = CollectorService(config, transport, base_dir)
+    console.print(f"collecting: {collectors.describe()}")
     try:
-        collectors.run(stop)
+        collectors.run(stop, console)
     finally:
         collectors.close()
 
@@ -189,14 +296,21 @@ def run_all(
     stop: threading.Event,
     console: Console,
     transport: Transport | None = None,
+    base_dir: Path = Path(),
 ) -> None:
-    """Collectors, pipeline and exporter in one process, sharing one transport."""
+    """Collectors, pipeline and exporter in one process (one in-process transport if embedded)."""
     shared = transport or open_transport(config.transport)
+    # Kafka clients are per use anyway; the collectors' ones must give up fast and spool.
+    collecting_via = (
+        shared
+        if config.transport.kind == "embedded"
+        else open_transport(config.transport, backoff=COLLECTOR_BACKOFF)
+    )
     failures: list[BaseException] = []
 
     def collect() -> None:
         try:
-            run_collectors(config, stop, console, shared)
+            run_collectors(config, stop, console, collecting_via, base_dir)
         except BaseException as exc:
             # Without its collectors the process would report figures from stale evidence.
             failures.append(exc)
@@ -278,18 +392,45 @@ def ingest_files(
     dead_letters.flush()
     producer.close()
     dead_letters.close()
-    stored = None
-    if config.transport.kind == "embedded":
-        service = PipelineService(config, transport, CollectorRegistry())
-        try:
-            stored = service.drain()
-        finally:
-            service.close()
+    stored = _store_if_embedded(config, transport)
     console.print(
         f"published {published} events, {rejected} rejected to {dlq_topic(prefix)}"
         + ("" if stored is None else f", {stored} new events stored in {config.store.path}")
     )
     return IngestSummary(published, rejected, stored)
+
+
+def _store_if_embedded(config: SlamonConfig, transport: Transport) -> int | None:
+    """With the embedded transport no other process consumes: store what was published."""
+    if config.transport.kind != "embedded":
+        return None
+    service = PipelineService(config, transport, CollectorRegistry())
+    try:
+        return service.drain()
+    finally:
+        service.close()
+
+
+def publish_events(
+    config: SlamonConfig,
+    events: Iterable[CloudEvent],
+    console: Console,
+    transport: Transport | None = None,
+) -> int:
+    """Publish events built by `record` or `import` and wait until they are acknowledged."""
+    transport = transport or open_transport(config.transport)
+    publisher = EventPublisher(transport.producer(), config.transport.topic_prefix)
+    published = 0
+    for event in events:
+        publisher.publish(event)
+        published += 1
+    publisher.flush()
+    stored = _store_if_embedded(config, transport)
+    console.print(
+        f"published {published} events"
+        + ("" if stored is None else f", {stored} new events stored in {config.store.path}")
+    )
+    return published
 
 
 def publish_history(
@@ -328,7 +469,9 @@ def levels_table(levels: Iterable[ServiceLevels], window: str = "month") -> Tabl
     return table
 
 
-def run_demo(config: SlamonConfig, stop: threading.Event, console: Console) -> None:
+def run_demo(
+    config: SlamonConfig, stop: threading.Event, console: Console, base_dir: Path = Path()
+) -> None:
     """Bundled history plus live probes of local endpoints, in one process."""
     store = Path(config.store.path)
     # The history is dated relative to now: a fresh store keeps reruns from mixing two
@@ -350,4 +493,4 @@ def run_demo(config: SlamonConfig, stop: threading.Event, console: Console) -> N
             loader.close()
         console.print(f"stored {stored} history events in {store}")
         console.print(f"live probes against {server.base_url}; Ctrl-C stops the demo")
-        run_all(live, stop, console, transport)
+        run_all(live, stop, console, transport, base_dir)

@@ -6,6 +6,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -15,10 +17,22 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from collectors.prometheus_import import PrometheusImporter
+from collectors.record_import import import_records
+from collectors.records import RecordKind, record_change, record_continuity, record_maintenance
+from collectors.ticket_import import import_tickets, load_ticket_mapping
 from sla.config import KafkaTransportConfig, SlamonConfig
+from sla.durations import parse_duration
 from sla.errors import ConfigError, SlamonError
 from sla.intervals import Interval
-from slamon.app import ingest_files, run_all, run_collectors, run_demo, run_pipeline
+from slamon.app import (
+    ingest_files,
+    publish_events,
+    run_all,
+    run_collectors,
+    run_demo,
+    run_pipeline,
+)
 from slamon.compute import (
     compute,
     open_store,
@@ -107,7 +121,7 @@ def run(
     """Collectors, pipeline and exporter in one process."""
 
     loaded = _load(config, bootstrap)
-    run_all(loaded, _stop_on_signals(duration), console)
+    run_all(loaded, _stop_on_signals(duration), console, base_dir=config.parent)
 
 
 @app.command()
@@ -117,7 +131,7 @@ def collect(
     """Run the collectors only, publishing to the configured transport."""
 
     loaded = _load(config, bootstrap)
-    run_collectors(loaded, _stop_on_signals(duration), console)
+    run_collectors(loaded, _stop_on_signals(duration), console, base_dir=config.parent)
 
 
 @app.command()
@@ -174,9 +188,10 @@ def compute_command(
     if (events is None) == (store is None):
         raise ConfigError("give exactly one of --events FILE.jsonl or --store DB")
     loaded = _load(config)
-    window = Interval(parse_instant(start, "--from"), parse_instant(end, "--to"))
-    if window.end <= window.start:
+    window_start, window_end = parse_instant(start, "--from"), parse_instant(end, "--to")
+    if window_end <= window_start:
         raise ConfigError(f"--to {end} must be after --from {start}")
+    window = Interval(window_start, window_end)
     instant = int(time.time()) if now is None else parse_instant(now, "--now")
     if events is not None:
         source = store_from_events(events, loaded, console)
@@ -194,6 +209,185 @@ def compute_command(
             else render_csv(figures)
         )
         sys.stdout.write(text)
+
+
+record_app = typer.Typer(
+    no_args_is_help=True, help="Record a change, continuity test or maintenance window."
+)
+import_app = typer.Typer(no_args_is_help=True, help="Import tickets or records from files.")
+app.add_typer(record_app, name="record")
+app.add_typer(import_app, name="import")
+
+ServiceOption = Annotated[str, typer.Option("--service", help="Service id.")]
+IdOption = Annotated[str, typer.Option("--id", help="Id of the record (dedupe key).")]
+TimeOption = Annotated[
+    str | None, typer.Option("--time", help="When the record was made (default: now).")
+]
+
+
+def _services(config: SlamonConfig) -> list[str]:
+    return [s.id for s in config.services]
+
+
+@record_app.command("change")
+def record_change_command(
+    config: ConfigOption,
+    service: ServiceOption,
+    change_id: IdOption,
+    kind: Annotated[str, typer.Option("--kind", help="standard, normal or emergency.")],
+    status: Annotated[
+        str, typer.Option("--status", help="scheduled, implemented, failed, rolled_back, ...")
+    ],
+    start: Annotated[str, typer.Option("--start", help="RFC 3339 with offset.")],
+    end: Annotated[str, typer.Option("--end", help="RFC 3339 with offset.")],
+    caused_incident: Annotated[
+        str | None, typer.Option("--caused-incident", help="Incident the change caused.")
+    ] = None,
+    at: TimeOption = None,
+    bootstrap: BootstrapOption = None,
+) -> None:
+    """Record the state of a change."""
+    loaded = _load(config, bootstrap)
+    event = record_change(
+        service=service,
+        change_id=change_id,
+        kind=kind,
+        status=status,
+        start=start,
+        end=end,
+        caused_incident=caused_incident,
+        time=at,
+        services=_services(loaded),
+    )
+    publish_events(loaded, [event], console)
+
+
+@record_app.command("continuity")
+def record_continuity_command(
+    config: ConfigOption,
+    service: ServiceOption,
+    test_id: IdOption,
+    scenario: Annotated[str, typer.Option("--scenario", help="What was tested.")],
+    invoked_at: Annotated[str, typer.Option("--invoked-at", help="When recovery was invoked.")],
+    restored_at: Annotated[str, typer.Option("--restored-at", help="When service was back.")],
+    data_restored_to: Annotated[
+        str, typer.Option("--data-restored-to", help="The last recovered data point.")
+    ],
+    outcome: Annotated[str, typer.Option("--outcome", help="Free text, e.g. passed.")],
+    at: TimeOption = None,
+    bootstrap: BootstrapOption = None,
+) -> None:
+    """Record a continuity (disaster recovery) test."""
+    loaded = _load(config, bootstrap)
+    event = record_continuity(
+        service=service,
+        test_id=test_id,
+        scenario=scenario,
+        invoked_at=invoked_at,
+        restored_at=restored_at,
+        data_restored_to=data_restored_to,
+        outcome=outcome,
+        time=at,
+        services=_services(loaded),
+    )
+    publish_events(loaded, [event], console)
+
+
+@record_app.command("maintenance")
+def record_maintenance_command(
+    config: ConfigOption,
+    service: ServiceOption,
+    window_id: IdOption,
+    start: Annotated[str, typer.Option("--start", help="RFC 3339 with offset.")],
+    end: Annotated[str, typer.Option("--end", help="RFC 3339 with offset.")],
+    reason: Annotated[str, typer.Option("--reason", help="What the maintenance is for.")],
+    change_ref: Annotated[
+        str | None, typer.Option("--change-ref", help="The change it implements.")
+    ] = None,
+    at: TimeOption = None,
+    bootstrap: BootstrapOption = None,
+) -> None:
+    """Record a planned maintenance window (excluded from agreed service time)."""
+    loaded = _load(config, bootstrap)
+    event = record_maintenance(
+        service=service,
+        window_id=window_id,
+        start=start,
+        end=end,
+        reason=reason,
+        change_ref=change_ref,
+        time=at,
+        services=_services(loaded),
+    )
+    publish_events(loaded, [event], console)
+
+
+@import_app.command("tickets")
+def import_tickets_command(
+    config: ConfigOption,
+    file: Annotated[Path, typer.Argument(help="CSV or JSON export of tickets.")],
+    mapping: Annotated[Path, typer.Option("--mapping", help="YAML ticket mapping.")],
+    bootstrap: BootstrapOption = None,
+) -> None:
+    """Import a ticket export (history or summary layout) as ticket events."""
+    loaded = _load(config, bootstrap)
+    events = import_tickets(file, load_ticket_mapping(mapping), services=_services(loaded))
+    publish_events(loaded, events, console)
+
+
+@import_app.command("prometheus")
+def import_prometheus_command(
+    config: ConfigOption,
+    start: Annotated[str, typer.Option("--from", help="Backfill start: date or RFC 3339.")],
+    end: Annotated[str, typer.Option("--to", help="Backfill end.")],
+    step: Annotated[
+        str | None, typer.Option("--step", help="Resolution, e.g. 5m (default: the interval).")
+    ] = None,
+    bootstrap: BootstrapOption = None,
+) -> None:
+    """Backfill history from the configured Prometheus queries (query_range)."""
+    loaded = _load(config, bootstrap)
+    settings = loaded.collectors.prometheus
+    if settings is None:
+        raise ConfigError(f"{config}: no collectors.prometheus section to import from")
+    resolution = settings.interval if step is None else _duration(step, "--step")
+    importer = PrometheusImporter(settings, lambda event: None)
+    try:
+        events = importer.backfill(
+            datetime.fromtimestamp(parse_instant(start, "--from"), UTC),
+            datetime.fromtimestamp(parse_instant(end, "--to"), UTC),
+            resolution,
+        )
+        publish_events(loaded, events, console)
+    finally:
+        importer.close()
+
+
+def _duration(text: str, option: str) -> int:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
+def _records_importer(kind: RecordKind) -> Callable[..., None]:
+    """The `slamon import <kind>` command for one record kind."""
+
+    def command(
+        config: ConfigOption,
+        file: Annotated[Path, typer.Argument(help="CSV (header row) or JSON array of records.")],
+        bootstrap: BootstrapOption = None,
+    ) -> None:
+        loaded = _load(config, bootstrap)
+        events = import_records(file, kind, services=_services(loaded))
+        publish_events(loaded, events, console)
+
+    command.__doc__ = f"Import {kind.plural} from a CSV or JSON file (see docs/recording.md)."
+    return command
+
+
+for _kind in RecordKind:
+    import_app.command(_kind.plural)(_records_importer(_kind))
 
 
 @app.command("import-openslo")
@@ -225,7 +419,7 @@ def demo(
     """The whole product in one process on bundled history plus live local probes."""
 
     loaded = _load(config)
-    run_demo(loaded, _stop_on_signals(duration), console)
+    run_demo(loaded, _stop_on_signals(duration), console, base_dir=config.parent)
 
 
 def main() -> None:

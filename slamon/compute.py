@@ -18,6 +18,7 @@ from pipeline.engine import inputs_from_store
 from pipeline.store import EventStore
 from sla.calendar import Calendars
 from sla.config import SlamonConfig
+from sla.continuity import ContinuitySummary
 from sla.errors import ConfigError, InvalidEventError, StoreError
 from sla.events import CloudEvent, parse_event
 from sla.inputs import epoch_seconds
@@ -76,7 +77,7 @@ def store_from_events(path: Path, config: SlamonConfig, console: Console) -> Eve
 
 
 def open_store(path: Path) -> EventStore:
-    """An existing store, read-only, so a running pipeline's file is never changed."""
+    """An existing store, opened read-only (DuckDB lets one process at a time open a file)."""
     if not path.exists():
         raise StoreError(f"{path}: no event store there")
     return EventStore(path, read_only=True)
@@ -154,18 +155,36 @@ def summary_row(figures: ServiceFigures) -> dict[str, Any]:
     }
 
 
+def _cell(value: Any) -> Any:
+    """CSV cells: empty for undefined, booleans spelled as in the JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
 def render_csv(figures: Mapping[str, ServiceFigures]) -> str:
     """The per-service summary as CSV (empty cells where a figure is not defined)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for f in figures.values():
-        writer.writerow({k: "" if v is None else v for k, v in summary_row(f).items()})
+        writer.writerow({k: _cell(v) for k, v in summary_row(f).items()})
     return out.getvalue()
 
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4%}"
+
+
+def _continuity(summary: ContinuitySummary) -> str:
+    if summary.overdue:
+        return "overdue"
+    if summary.last_test is None:
+        return ""
+    passed = summary.last_test.passed
+    return "not judged" if passed is None else "passed" if passed else "failed"
 
 
 def render_table(figures: Mapping[str, ServiceFigures], window: Interval) -> Table:

@@ -159,7 +159,7 @@ def test_probe_needs_exactly_one_target_and_timeout_within_interval() -> None:
         (("timeout",), "timeout 10s must not exceed interval 5s"),
     ]
     assert problems(ProbeConfig, {"name": "p"}) == [
-        ((), "set one of http (a URL) or tcp (host:port)")
+        ((), "set one of http (a URL), tcp (host:port) or dns (a host name)")
     ]
 
 
@@ -181,9 +181,10 @@ def test_capacity_warn_must_be_below_crit_within_ratios() -> None:
 
 def test_receiver_auth_names_exactly_one_environment_variable() -> None:
     assert ReceiverAuthConfig(hmac_secret_env="HOOK_SECRET").token_env is None
-    assert problems(ReceiverAuthConfig, {}) == [((), "set one of token_env or hmac_secret_env")]
+    secrets = "token_env, token_file, hmac_secret_env, hmac_secret_file"
+    assert problems(ReceiverAuthConfig, {}) == [((), f"set one of {secrets}")]
     assert problems(ReceiverAuthConfig, {"token_env": "A", "hmac_secret_env": "B"}) == [
-        (("hmac_secret_env",), "set token_env or hmac_secret_env, not both")
+        (("hmac_secret_env",), f"set only one of {secrets} (also token_env)")
     ]
     [(loc, message)] = problems(ReceiverAuthConfig, {"token_env": "s3cr3t-t0ken"})
     assert loc == ("token_env",)

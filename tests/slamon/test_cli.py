@@ -199,3 +199,90 @@ def test_ingest_of_a_missing_file_is_a_one_line_error(
     result = slamon("ingest", "-c", str(config), str(missing))
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {missing}: cannot read: No such file or directory"
+
+
+def test_record_and_import_commands_store_their_events(
+    tmp_path: Path, write_config: Callable[[dict[str, Any]], Path]
+) -> None:
+    store_path = tmp_path / "records.duckdb"
+    config = str(
+        write_config(
+            {
+                "transport": {"kind": "embedded"},
+                "store": {"path": str(store_path)},
+                "services": [{"id": s, "name": s} for s in ("checkout", "search", "shop")],
+            }
+        )
+    )
+    change = [
+        "--service",
+        "shop",
+        "--id",
+        "CHG-1",
+        "--kind",
+        "normal",
+        "--status",
+        "implemented",
+        "--start",
+        "2026-10-01T10:00:00Z",
+        "--end",
+        "2026-10-01T11:00:00Z",
+    ]
+    recorded = slamon("record", "change", "-c", config, *change)
+    assert recorded.returncode == 0, recorded.stderr
+    again = slamon("record", "change", "-c", config, *change, "--time", "2026-10-01T11:00:00Z")
+    assert "1 new events stored" in again.stderr  # a different time is a new state event
+    bad = slamon("record", "change", "-c", config, *change[:-2], "--end", "2026-10-01T11:00")
+    assert bad.returncode == 1 and "end: expected an RFC 3339 timestamp" in bad.stderr
+
+    records = tmp_path / "maintenance.csv"
+    records.write_text(
+        "service,window_id,start,end,reason\n"
+        "shop,MW-1,2026-10-03T01:00:00Z,2026-10-03T02:00:00Z,patching\n"
+    )
+    imported = slamon("import", "maintenance", "-c", config, str(records))
+    assert imported.returncode == 0, imported.stderr
+    payloads = REPO / "tests" / "collectors" / "payloads"
+    tickets = slamon(
+        "import",
+        "tickets",
+        "-c",
+        config,
+        str(payloads / "tickets_summary.csv"),
+        "--mapping",
+        str(payloads / "tickets_summary.yaml"),
+    )
+    assert tickets.returncode == 0, tickets.stderr
+
+    with EventStore(store_path, read_only=True) as store:
+        counts = store.counts_by_type()
+    assert counts["slamon.change.v1"] == 2
+    assert counts["slamon.maintenance.v1"] == 1
+    assert counts["slamon.ticket.v1"] > 0
+
+
+def test_prometheus_backfill_needs_a_reachable_configured_server(
+    tmp_path: Path, free_port: Callable[[], int], write_config: Callable[[dict[str, Any]], Path]
+) -> None:
+    store = {"path": str(tmp_path / "p.duckdb")}
+    window = ("--from", "2026-10-01", "--to", "2026-10-02")
+    bare = write_config({"store": store})
+    missing = slamon("import", "prometheus", "-c", str(bare), *window)
+    assert missing.returncode == 1
+    assert (
+        missing.stderr.strip() == f"error: {bare}: no collectors.prometheus section to import from"
+    )
+
+    query = {"name": "up", "query": "up", "kind": "probe", "service": "shop", "check": "up"}
+    unreachable = write_config(
+        {
+            "store": store,
+            "services": [{"id": "shop", "name": "Shop"}],
+            "collectors": {
+                "prometheus": {"url": f"http://127.0.0.1:{free_port()}", "queries": [query]}
+            },
+        }
+    )
+    down = slamon("import", "prometheus", "-c", str(unreachable), *window)
+    assert down.returncode == 1 and "Traceback" not in down.stderr
+    assert down.stderr.startswith("error: ") and "127.0.0.1" in down.stderr

@@ -36,7 +36,8 @@ MISTAKES = [
         9,  # the key itself
         "services[0].probes[0].intervall",
         "unknown key 'intervall' (did you mean 'interval'?); "
-        "expected one of: name, http, tcp, interval, timeout",
+        "expected one of: name, http, tcp, dns, interval, timeout, jitter, method, headers, "
+        "expect_status, expect_body, tls_verify, record, expect",
     ),
     (
         "missing_field.yaml",

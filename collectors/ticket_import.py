@@ -1,0 +1,133 @@
+"""Ticket history from service desk exports (CSV or JSON) as slamon.ticket.v1 events."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Collection, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from collectors.webhooks.payload import FieldError
+from collectors.webhooks.tickets import TicketRecordMapper
+from sla.config import TicketMapping
+from sla.errors import ConfigError
+from sla.events import CloudEvent
+
+SOURCE = "import/tickets"
+
+
+class TicketImportError(ConfigError):
+    """A ticket export or mapping file is unreadable or holds a bad record (file, row, column)."""
+
+
+def load_ticket_mapping(path: str | Path) -> TicketMapping:
+    """The TicketMapping written in a YAML file; TicketImportError naming the file and field."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise TicketImportError(f"{path}: cannot read the ticket mapping: {exc}") from None
+    try:
+        return TicketMapping.model_validate({} if document is None else document)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'mapping'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise TicketImportError(f"{path}: invalid ticket mapping: {problems}") from None
+
+
+def import_tickets(
+    path: str | Path, mapping: TicketMapping, *, services: Collection[str]
+) -> Iterator[CloudEvent]:
+    """The ticket events of a `.csv` (header row) or `.json` (array of objects) export.
+
+    With `mapping.summary` unset each record is one change of a ticket (history layout); with
+    it set each record is one ticket whose lifecycle timestamps expand into new, responded,
+    resolved and closed events (summary layout). The whole file is checked before the first
+    event is yielded: TicketImportError names the file, row and column of the first bad record.
+    """
+    path = Path(path)
+    mapper = TicketRecordMapper(mapping, SOURCE, services)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        events = _events(path, _csv_records(path, mapping), mapper, "column")
+    elif suffix == ".json":
+        events = _events(path, _json_records(path), mapper, "field")
+    else:
+        raise TicketImportError(
+            f"{path}: cannot import {suffix or 'a file without extension'}: expected .csv "
+            "(a header row, a record per row) or .json (an array of records)"
+        )
+    yield from events
+
+
+def _events(
+    path: Path,
+    records: Iterator[tuple[int, Mapping[str, Any]]],
+    mapper: TicketRecordMapper,
+    part: str,
+) -> list[CloudEvent]:
+    """Every event of every record, or TicketImportError at the first record that fails."""
+    events: list[CloudEvent] = []
+    for row, record in records:
+        try:
+            if mapper.wanted(record):
+                events.extend(mapper.events(record))
+        except FieldError as exc:
+            raise TicketImportError(
+                f"{path}: row {row}, {part} {exc.path!r}: {exc.reason}"
+            ) from None
+    return events
+
+
+def _csv_records(path: Path, mapping: TicketMapping) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """Each data row with its line number (the header is line 1, as in a spreadsheet)."""
+    try:
+        # utf-8-sig: spreadsheet programs start their CSV exports with a byte order mark.
+        with path.open(newline="", encoding="utf-8-sig") as lines:
+            reader = csv.DictReader(lines)
+            _check_header(path, reader.fieldnames, mapping)
+            for record in reader:
+                yield reader.line_num, record
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise TicketImportError(f"{path}: cannot read the CSV export: {exc}") from None
+
+
+def _check_header(path: Path, header: Collection[str] | None, mapping: TicketMapping) -> None:
+    """Fail on a mapped required column the header lacks, before reading any row."""
+    if not header:
+        raise TicketImportError(f"{path}: empty file: expected a header row naming the columns")
+    required = {
+        "ticket_id": mapping.ticket_id,
+        "service": mapping.service,
+        "priority": mapping.priority,
+    }
+    if mapping.summary is None:
+        required |= {"status": mapping.status, "updated": mapping.updated}
+    else:
+        required["summary.created"] = mapping.summary.created
+    for key, column in required.items():
+        if column not in header:
+            raise TicketImportError(
+                f"{path}: row 1: no column {column!r} (mapped by {key}); "
+                f"the columns are {', '.join(map(repr, header))}"
+            )
+
+
+def _json_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """Each object of the top-level array with its 1-based position."""
+    try:
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError too
+        raise TicketImportError(f"{path}: cannot read the JSON export: {exc}") from None
+    if not isinstance(document, list):
+        raise TicketImportError(f"{path}: expected a JSON array of ticket records")
+    for row, record in enumerate(document, start=1):
+        if not isinstance(record, dict):
+            raise TicketImportError(f"{path}: row {row}: expected an object, got {record!r}")
+        yield row, record

@@ -1,0 +1,1 @@
+"""Webhook adapters: Alertmanager alerts, service desk tickets and records become events."""

@@ -1,0 +1,129 @@
+"""`POST /webhooks/alertmanager`: firing and resolved Prometheus alerts as service states."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+from datetime import UTC, datetime
+from typing import Final, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from collectors.receiver import PartialBatch, WebhookPayloadError, WebhookRequest
+from collectors.webhooks.payload import json_object, stable_event_id
+from sla.config import AlertmanagerConfig
+from sla.events import STATUS, CloudEvent, StatusData, new_event
+
+SOURCE: Final = "webhook/alertmanager"
+ServiceState = Literal["up", "down", "degraded"]
+# Alertmanager marshals a firing alert's unset end as Go's zero time.
+_GO_ZERO_TIME: Final = datetime(1, 1, 1, tzinfo=UTC)
+
+
+class _Payload(BaseModel):
+    """The fields slamon reads; Alertmanager sends more (groupKey, externalURL, ...)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Alert(_Payload):
+    """One alert of a webhook notification."""
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    starts_at: AwareDatetime = Field(alias="startsAt")
+    ends_at: AwareDatetime | None = Field(default=None, alias="endsAt")
+    fingerprint: str = ""
+
+    @property
+    def identity(self) -> str:
+        """The fingerprint, or a hash of the labels from senders that leave it out."""
+        if self.fingerprint:
+            return self.fingerprint
+        labels = "\x1f".join(f"{name}={value}" for name, value in sorted(self.labels.items()))
+        return hashlib.sha256(labels.encode()).hexdigest()[:16]
+
+
+class Notification(_Payload):
+    """The version 4 webhook body Alertmanager POSTs for one alert group."""
+
+    version: Literal["4"]
+    status: Literal["firing", "resolved"]
+    alerts: list[Alert]
+
+
+class AlertmanagerWebhook:
+    """Maps each alert to a `slamon.status.v1` event of the service named by its labels."""
+
+    source = "alertmanager"
+    path = "/webhooks/alertmanager"
+
+    def __init__(self, config: AlertmanagerConfig, services: Collection[str]) -> None:
+        self._config = config
+        self._services = frozenset(services)
+
+    def events(self, body: bytes, request: WebhookRequest) -> PartialBatch:
+        """One event per alert that maps to a service; WebhookPayloadError when none does."""
+        try:
+            notification = Notification.model_validate(json_object(body))
+        except ValidationError as exc:
+            raise WebhookPayloadError(_first_problem(exc)) from None
+        events = [
+            self._event(alert, service, request.received_at)
+            for alert in notification.alerts
+            if (service := self._service(alert)) is not None
+        ]
+        if notification.alerts and not events:
+            raise WebhookPayloadError(
+                f"none of the {len(notification.alerts)} alerts maps to a configured service: "
+                f"give them a {self._config.service_label!r} label naming one, or map another "
+                "label in receivers.alertmanager.label_map"
+            )
+        return PartialBatch(events, skipped=len(notification.alerts) - len(events))
+
+    def _service(self, alert: Alert) -> str | None:
+        """The configured service the alert belongs to; None for alerts slamon ignores."""
+        config = self._config
+        if config.alertnames and alert.labels.get("alertname") not in config.alertnames:
+            return None
+        candidates = [alert.labels.get(config.service_label)]
+        candidates += [
+            services.get(alert.labels.get(label, ""))
+            for label, services in config.label_map.items()
+        ]
+        return next((service for service in candidates if service in self._services), None)
+
+    def _event(self, alert: Alert, service: str, received_at: datetime) -> CloudEvent:
+        state: ServiceState
+        if alert.status == "firing":
+            severity = alert.labels.get(self._config.severity_label, "")
+            state = self._config.severity_states.get(severity, self._config.default_state)
+            time = alert.starts_at
+        else:
+            state = "up"
+            ends_at = alert.ends_at
+            time = ends_at if ends_at is not None and ends_at > _GO_ZERO_TIME else received_at
+        time = time.astimezone(UTC)
+        reason = alert.annotations.get("summary") or alert.labels.get("alertname")
+        event_id = stable_event_id(SOURCE, alert.identity, alert.status, time.isoformat())
+        return new_event(
+            STATUS,
+            service,
+            StatusData(state=state, reason=reason),
+            source=SOURCE,
+            time=time,
+            id=event_id,
+        )
+
+
+def _first_problem(exc: ValidationError) -> str:
+    """The first validation problem of a notification, as `path: message`."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "body"
+    message = "required field missing" if error["type"] == "missing" else error["msg"]
+    if error["type"] != "missing":
+        shown = repr(error["input"])
+        message += f", got {shown if len(shown) <= 80 else shown[:77] + '...'}"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"not an Alertmanager version 4 notification: {where}: {message}{more}"

@@ -63,6 +63,7 @@ GOALS = {
     "business": {"P1": ("30m", "8h"), "P2": ("1h", "2d"), "P3": ("4h", "5d"), "P4": ("1d", "10d")},
 }
 
+# Both are inserted BY NAME: columns later migrations add (probes.cert_expires_at) stay NULL.
 PROBES_SQL = """
 WITH grid AS (
     SELECT s.i AS service_no, c.j AS check_no, k.k AS slot
@@ -540,7 +541,7 @@ def _probes(con: duckdb.DuckDBPyConnection, spec: MonthSpec, incidents: pa.Table
     pairs = spec.services * len(CHECKS)
     con.register("_incidents", incidents)
     con.execute(
-        f"INSERT INTO probes {PROBES_SQL}",
+        f"INSERT INTO probes BY NAME {PROBES_SQL}",
         {
             "services": spec.services,
             "checks": len(CHECKS),
@@ -560,7 +561,7 @@ def _probes(con: duckdb.DuckDBPyConnection, spec: MonthSpec, incidents: pa.Table
 def _capacity(con: duckdb.DuckDBPyConnection, spec: MonthSpec) -> None:
     interval = 30 * 60 * _SECOND
     con.execute(
-        f"INSERT INTO capacity {CAPACITY_SQL}",
+        f"INSERT INTO capacity BY NAME {CAPACITY_SQL}",
         {
             "services": min(spec.capacity_services, spec.services),
             "hosts": spec.capacity_hosts,

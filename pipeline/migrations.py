@@ -16,7 +16,8 @@ under their wire names (quote ``"check"`` and ``"end"`` in SQL, they are keyword
 ==========================  ===============  ==================================================
 type                        table            data columns
 ==========================  ===============  ==================================================
-``slamon.probe.v1``         ``probes``       check, ok, latency_ms, status_code, error
+``slamon.probe.v1``         ``probes``       check, ok, latency_ms, status_code, error,
+                                             cert_expires_at (since version 2)
 ``slamon.status.v1``        ``statuses``     state, reason
 ``slamon.outage.v1``        ``outages``      outage_id, start, end, planned, impact, ref
 ``slamon.maintenance.v1``   ``maintenance``  window_id, start, end, reason, change_ref
@@ -128,8 +129,12 @@ CREATE VIEW outages_latest AS
     ) = 1;
 """
 
+# Added columns go last: the store fills typed tables by column name, in catalog order.
+_V2 = "ALTER TABLE probes ADD COLUMN cert_expires_at TIMESTAMPTZ"
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events ledger and one typed table per event type", _V1),
+    Migration(2, "probes: TLS certificate expiry", _V2),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

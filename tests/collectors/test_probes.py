@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
-import ssl
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,48 +54,17 @@ class _TestServer(ThreadingHTTPServer):
         return f"{scheme}://127.0.0.1:{self.server_address[1]}{path}"
 
 
-def _serve(server: _TestServer) -> Iterator[_TestServer]:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+@pytest.fixture
+def http_server(serve: Any) -> _TestServer:
+    return serve(_TestServer())
 
 
 @pytest.fixture
-def http_server() -> Iterator[_TestServer]:
-    yield from _serve(_TestServer())
-
-
-@pytest.fixture
-def tls_server(tmp_path: Path) -> Iterator[_TestServer]:
+def tls_server(serve: Any, tls_context: Any) -> _TestServer:
     """An HTTPS server with a self-signed certificate, which probes must not trust."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
     server = _TestServer()
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    yield from _serve(server)
+    server.socket = tls_context(1).wrap_socket(server.socket, server_side=True)
+    return serve(server)
 
 
 def _closed_port() -> int:

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,32 +63,15 @@ class _Server(ThreadingHTTPServer):
         return f"{self.scheme}://127.0.0.1:{self.server_address[1]}{path}"
 
 
-def _serve(server: _Server) -> Iterator[_Server]:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+@pytest.fixture
+def server(serve: Any) -> _Server:
+    return serve(_Server())
 
 
 @pytest.fixture
-def server() -> Iterator[_Server]:
-    yield from _serve(_Server())
-
-
-@pytest.fixture
-def tls_server(tmp_path: Path) -> Iterator[_Server]:
+def tls_server(serve: Any, tls_context: Any) -> _Server:
     """HTTPS with a self-signed certificate that expires in CERT_DAYS days."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", str(CERT_DAYS),
-         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    yield from _serve(_Server(context))
+    return serve(_Server(tls_context(CERT_DAYS)))
 
 
 def _probe(url: str, **options: Any) -> ProbeData:

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 
 from collectors.auth import HmacAuth
-from collectors.publisher import EventPublisher
-from collectors.receiver import ReceiverServer, WebhookPayloadError, WebhookRequest
+from collectors.receiver import WebhookPayloadError, WebhookRequest
 from collectors.records import RecordKind
 from collectors.webhooks.records import RecordWebhook, record_webhooks
-from pipeline.transport import EmbeddedTransport
 from sla.config import ReceiversConfig
-from sla.events import ChangeData, CloudEvent, EventType, MaintenanceData, parse_event
+from sla.events import ChangeData, EventType, MaintenanceData
 
 SERVICES = ("checkout", "payments")
 RECEIVED = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -113,23 +109,8 @@ def test_a_bad_payload_is_rejected_naming_the_field(payload: bytes, message: str
     assert str(caught.value).startswith(message)
 
 
-@dataclass
-class Receiver:
-    """A running ReceiverServer with the record webhooks, publishing into an embedded transport."""
-
-    url: str
-    transport: EmbeddedTransport
-
-    def stored(self) -> list[CloudEvent]:
-        """Every event published so far, read by a fresh consumer group."""
-        consumer = self.transport.consumer(f"check-{threading.get_ident()}-{id(self)}", TOPICS)
-        messages = consumer.poll_batch(100, timeout_s=0.2)
-        consumer.close()
-        return [parse_event(message.value) for message in messages]
-
-
 @pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+def receiver(start_receiver: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("TEST_CHANGES_TOKEN", CHANGES_TOKEN)
     monkeypatch.setenv("TEST_CONTINUITY_SECRET", CONTINUITY_SECRET)
     config = ReceiversConfig.model_validate(
@@ -142,39 +123,10 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
             },
         }
     )
-    transport = EmbeddedTransport()
-    transport.ensure_topics(TOPICS)
-    publisher = EventPublisher(transport.producer(), "demo")
-
-    def publish_durably(events: list[CloudEvent]) -> None:
-        for event in events:
-            publisher.publish(event)
-        publisher.flush()
-
-    server = ReceiverServer(
-        config,
-        record_webhooks(SERVICES),
-        publish_durably,
-        ready=lambda: True,
-        clock=lambda: RECEIVED,
-    )
-    stop = threading.Event()
-    ports: list[int] = []
-    bound = threading.Event()
-
-    def on_listening(port: int) -> None:
-        ports.append(port)
-        bound.set()
-
-    thread = threading.Thread(target=server.run, args=(stop, on_listening), daemon=True)
-    thread.start()
-    assert bound.wait(10), "the receiver did not start listening"
-    yield Receiver(f"http://127.0.0.1:{ports[0]}", transport)
-    stop.set()
-    thread.join(10)
+    return start_receiver(config, record_webhooks(SERVICES), RECEIVED, "demo")
 
 
-def test_bearer_authenticated_records_are_published(receiver: Receiver) -> None:
+def test_bearer_authenticated_records_are_published(receiver: Any) -> None:
     auth = {"Authorization": f"Bearer {CHANGES_TOKEN}"}
     changes = httpx.post(f"{receiver.url}/webhooks/changes", content=body(CHANGE), headers=auth)
     windows = httpx.post(
@@ -190,7 +142,7 @@ def test_bearer_authenticated_records_are_published(receiver: Receiver) -> None:
     }
 
 
-def test_hmac_signed_records_are_published_and_a_resend_keeps_its_id(receiver: Receiver) -> None:
+def test_hmac_signed_records_are_published_and_a_resend_keeps_its_id(receiver: Any) -> None:
     payload = body(TEST)
     signed = {"X-Hub-Signature-256": HmacAuth(CONTINUITY_SECRET.encode()).sign(payload)}
     first = httpx.post(f"{receiver.url}/webhooks/continuity", content=payload, headers=signed)
@@ -201,7 +153,7 @@ def test_hmac_signed_records_are_published_and_a_resend_keeps_its_id(receiver: R
     assert [event.id for event in receiver.stored()] == first.json()["ids"] * 2
 
 
-def test_missing_or_wrong_credentials_get_401_and_nothing_is_written(receiver: Receiver) -> None:
+def test_missing_or_wrong_credentials_get_401_and_nothing_is_written(receiver: Any) -> None:
     answers = [
         httpx.post(f"{receiver.url}/webhooks/changes", content=body(CHANGE)),
         httpx.post(
@@ -220,7 +172,7 @@ def test_missing_or_wrong_credentials_get_401_and_nothing_is_written(receiver: R
 
 
 def test_an_invalid_record_gets_422_naming_the_field_and_nothing_is_written(
-    receiver: Receiver,
+    receiver: Any,
 ) -> None:
     answer = httpx.post(
         f"{receiver.url}/webhooks/changes",

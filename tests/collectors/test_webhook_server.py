@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from collectors.auth import HmacAuth
-from collectors.publisher import EventPublisher
-from collectors.receiver import ReceiverServer
 from collectors.webhooks.alertmanager import AlertmanagerWebhook
 from collectors.webhooks.tickets import ticket_webhooks
-from pipeline.transport import EmbeddedTransport
 from sla.config import SlamonConfig
-from sla.events import CloudEvent, parse_event
 
 PAYLOADS = Path(__file__).parent / "payloads"
 TOPICS = ["slamon.availability", "slamon.tickets"]
@@ -29,12 +23,12 @@ SERVICENOW_SECRET = "servicenow-secret-0123456789"
 RECEIVED = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-@dataclass
 class Receiver:
-    """A running ReceiverServer with slamon's webhooks, publishing into an embedded transport."""
+    """The running receiver with slamon's Alertmanager and ticket webhooks."""
 
-    url: str
-    transport: EmbeddedTransport
+    def __init__(self, running: Any) -> None:  # conftest's RunningReceiver
+        self.url = running.url
+        self.stored = running.stored
 
     def post(
         self, path: str, payload: str, headers: dict[str, str] | None = None
@@ -43,16 +37,9 @@ class Receiver:
             f"{self.url}{path}", content=(PAYLOADS / payload).read_bytes(), headers=headers
         )
 
-    def stored(self) -> list[CloudEvent]:
-        """Every event published so far, read by a fresh consumer group."""
-        consumer = self.transport.consumer(f"check-{id(self)}-{threading.get_ident()}", TOPICS)
-        messages = consumer.poll_batch(100, timeout_s=0.2)
-        consumer.close()
-        return [parse_event(message.value) for message in messages]
-
 
 @pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+def receiver(start_receiver: Any, monkeypatch: pytest.MonkeyPatch) -> Receiver:
     monkeypatch.setenv("TEST_JIRA_TOKEN", JIRA_TOKEN)
     monkeypatch.setenv("TEST_ALERTMANAGER_TOKEN", ALERTMANAGER_TOKEN)
     monkeypatch.setenv("TEST_SERVICENOW_SECRET", SERVICENOW_SECRET)
@@ -82,32 +69,7 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
         AlertmanagerWebhook(config.receivers.alertmanager, services),
         *ticket_webhooks(config.receivers.tickets, services),
     ]
-    transport = EmbeddedTransport()
-    transport.ensure_topics(TOPICS)
-    publisher = EventPublisher(transport.producer(), "slamon")
-
-    def publish_durably(events: list[CloudEvent]) -> None:
-        for event in events:
-            publisher.publish(event)
-        publisher.flush()
-
-    server = ReceiverServer(
-        config.receivers, webhooks, publish_durably, ready=lambda: True, clock=lambda: RECEIVED
-    )
-    stop = threading.Event()
-    ports: list[int] = []
-    bound = threading.Event()
-
-    def on_listening(port: int) -> None:
-        ports.append(port)
-        bound.set()
-
-    thread = threading.Thread(target=server.run, args=(stop, on_listening), daemon=True)
-    thread.start()
-    assert bound.wait(10), "the receiver did not start listening"
-    yield Receiver(f"http://127.0.0.1:{ports[0]}", transport)
-    stop.set()
-    thread.join(10)
+    return Receiver(start_receiver(config.receivers, webhooks, RECEIVED, "slamon"))
 
 
 def bearer(token: str) -> dict[str, str]:

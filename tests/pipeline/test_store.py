@@ -293,3 +293,28 @@ def test_an_unopenable_path_raises_store_error(tmp_path: Path) -> None:
 def test_an_empty_batch_writes_nothing(store: EventStore) -> None:
     assert store.write_batch([]) == 0
     assert store.counts_by_type() == {}
+
+
+def test_a_version_1_store_gains_the_certificate_expiry_of_probes(tmp_path: Path) -> None:
+    path = tmp_path / "v1.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        assert migrate(connection, MIGRATIONS[:1]) == 1
+        connection.execute(
+            "INSERT INTO probes VALUES ('old', 'checkout', ?, 'health', true, 12.0, 200, NULL)",
+            [T0],
+        )
+    expires = datetime(2026, 6, 1, tzinfo=UTC)
+    https = new_event(
+        "slamon.probe.v1",
+        "checkout",
+        {"check": "tls", "ok": True, "latency_ms": 30.0, "cert_expires_at": expires},
+        source="collector/http/checkout-tls",
+        time=T0 + timedelta(minutes=1),
+        id="new",
+    )
+    with EventStore(path) as store:
+        assert store.schema_version == LATEST_VERSION >= 2
+        assert store.write_batch([https, probe(2)]) == 2
+        rows = store.query("SELECT event_id, cert_expires_at FROM probes ORDER BY time").rows()
+    # The row written at version 1 has no expiry; of the new ones only the TLS check has one.
+    assert rows == [("old", None), ("probe-checkout-2", None), ("new", expires)]

@@ -2,23 +2,52 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
+from collections import defaultdict
 
 from pipeline.engine import inputs_from_store
 from pipeline.exporter import ServiceLevels
 from pipeline.store import EventStore
-from sla.availability import availability, error_budget
-from sla.calendar import Calendars
-from sla.config import SlamonConfig
-from sla.intervals import Interval
+from sla.availability import agreed_service_time
+from sla.calendar import BusinessCalendar, Calendars
+from sla.config import ServiceConfig, SlamonConfig
+from sla.inputs import ServiceInputs
+from sla.intervals import Interval, union
+from sla.service_levels import service_figures
 from sla.windows import month_to_date, rolling
 
 ROLLING_30D = 30 * 86_400
 
+# The certificate each check saw last; a check silent for the whole windows has none to show.
+LATEST_CERTIFICATES = """
+SELECT service, "check", epoch_us(arg_max(cert_expires_at, (time, event_id))) // 1000000
+FROM probes
+WHERE cert_expires_at IS NOT NULL
+  AND time >= to_timestamp($since) AND time < to_timestamp($now + 1)
+GROUP BY service, "check"
+"""
 
-def target_ratio(objective_percent: float | None) -> float | None:
-    """The objective as a ratio, via a decimal fraction: 99.9 gives 0.999, not 0.99900...01."""
-    return None if objective_percent is None else float(Fraction(str(objective_percent)) / 100)
+
+def agreed_time_active(calendar: BusinessCalendar, inputs: ServiceInputs, now: int) -> bool:
+    """Whether `now` is agreed service time: service hours, no maintenance or planned outage."""
+    instant = Interval(now, now + 1)
+    planned = (o.span(instant, now + 1) for o in inputs.outages if o.planned)
+    excluded = union([*inputs.maintenance, *(s for s in planned if s is not None)])
+    return bool(agreed_service_time(calendar, instant, excluded))
+
+
+def service_up(service: ServiceConfig, inputs: ServiceInputs, now: int) -> bool | None:
+    """False while an outage that counts as downtime is ongoing; None without any evidence."""
+    if not inputs.observed:
+        # Without any evidence there is no state to claim, not a healthy one.
+        return None
+    counts_partial = service.objectives.count_partial_outages
+    return not any(
+        not o.planned
+        and (o.impact == "full" or counts_partial)
+        and o.start <= now
+        and (o.end is None or o.end > now)
+        for o in inputs.outages
+    )
 
 
 class ServiceLevelView:
@@ -39,39 +68,35 @@ class ServiceLevelView:
             for s in self._config.services
         }
 
+    def certificates(self, since: int, now: int) -> dict[str, dict[str, int]]:
+        """The latest certificate expiry (Unix seconds) per service and check."""
+        found: dict[str, dict[str, int]] = defaultdict(dict)
+        rows = self._store.query(LATEST_CERTIFICATES, {"since": since, "now": now})
+        for service, check, expires_at in rows.iter_rows():
+            found[service][check] = expires_at
+        return found
+
     def compute(self, now: int) -> list[ServiceLevels]:
-        """Figures for every service as of `now` (Unix seconds)."""
+        """Figures for every service as of `now` (Unix seconds), from one reduction."""
         windows = self.windows(now)
         since = min((w.start for ws in windows.values() for w in ws.values()), default=now)
         inputs = inputs_from_store(self._store, self._config, since, now)
+        certificates = self.certificates(since, now)
         levels = []
         for service in self._config.services:
             found = inputs[service.id]
-            objective = service.objectives.availability
-            if not found.observed:
-                # Without any evidence there is no figure to claim, not a perfect one.
-                levels.append(ServiceLevels(service.id, target_ratio(objective), up=None))
-                continue
             calendar = self._calendars[service.service_hours]
-            results = {
-                name: availability(calendar, window, found.outages, found.maintenance, now)
-                for name, window in windows[service.id].items()
-            }
-            budgets = {
-                name: error_budget(objective, r.agreed_seconds, r.downtime_seconds)
-                for name, r in results.items()
-                if objective is not None
-            }
-            ongoing = any(
-                o.end is None and not o.planned and o.impact == "full" for o in found.outages
-            )
             levels.append(
                 ServiceLevels(
-                    service=service.id,
-                    target_ratio=target_ratio(objective),
-                    up=not ongoing,
-                    availability=results,
-                    error_budget=budgets,
+                    config=service,
+                    at=now,
+                    up=service_up(service, found, now),
+                    agreed_time_active=agreed_time_active(calendar, found, now),
+                    figures={
+                        name: service_figures(service, self._calendars, found, window, now)
+                        for name, window in windows[service.id].items()
+                    },
+                    certificates=certificates.get(service.id, {}),
                 )
             )
         return levels

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -21,6 +22,10 @@ from collectors.prometheus_import import PrometheusImporter
 from collectors.record_import import import_records
 from collectors.records import RecordKind, record_change, record_continuity, record_maintenance
 from collectors.ticket_import import import_tickets, load_ticket_mapping
+from dashboards.build import write_provisioning
+from dashboards.common import PIPELINE_UID, SERVICE_UID
+from dashboards.push import push
+from pipeline.rules import generate_rule_tests, render_rules
 from sla.config import KafkaTransportConfig, SlamonConfig
 from sla.durations import parse_duration
 from sla.errors import ConfigError, SlamonError
@@ -53,6 +58,8 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 _state = {"debug": False}
+# The project has no public URL: point --runbook-url at wherever your copy is served.
+RUNBOOK_URL = "examples/runbook.md"
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="slamon YAML config file.")]
 BootstrapOption = Annotated[
@@ -388,6 +395,106 @@ def _records_importer(kind: RecordKind) -> Callable[..., None]:
 
 for _kind in RecordKind:
     import_app.command(_kind.plural)(_records_importer(_kind))
+
+
+@app.command("rules")
+def rules_command(
+    config: ConfigOption,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the rules here, not stdout.")
+    ] = None,
+    tests: Annotated[
+        Path | None, typer.Option("--tests", help="Also write a promtool test file (needs --out).")
+    ] = None,
+    grafana_url: Annotated[
+        str, typer.Option("--grafana-url", help="Grafana base URL for dashboard links.")
+    ] = "http://localhost:3000",
+    runbook_url: Annotated[
+        str, typer.Option("--runbook-url", help="Runbook the alerts link to.")
+    ] = RUNBOOK_URL,
+    period: Annotated[
+        str, typer.Option("--period", help="Error budget period of the burn-rate alerts.")
+    ] = "30d",
+) -> None:
+    """Print Prometheus recording and alerting rules (burn rates and SLA thresholds)."""
+    if tests is not None and out is None:
+        raise ConfigError("--tests needs --out: the test file names the rules file")
+    loaded = _load(config)
+    grafana = grafana_url.rstrip("/")
+    dashboard, pipeline = f"{grafana}/d/{SERVICE_UID}", f"{grafana}/d/{PIPELINE_UID}"
+    seconds = _duration(period, "--period")
+    text = render_rules(
+        loaded,
+        runbook_url=runbook_url,
+        dashboard_url=dashboard,
+        pipeline_dashboard_url=pipeline,
+        period=seconds,
+    )
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {out}")
+    if tests is not None:
+        checks = generate_rule_tests(
+            loaded,
+            rule_file=os.path.relpath(out, tests.parent),
+            runbook_url=runbook_url,
+            dashboard_url=dashboard,
+            pipeline_dashboard_url=pipeline,
+            period=seconds,
+        )
+        tests.write_text(checks, encoding="utf-8")
+        console.print(f"wrote {tests} (run: promtool test rules {tests})")
+
+
+dashboards_app = typer.Typer(
+    invoke_without_command=True,
+    help="Write Grafana dashboards and provisioning files, or push them to a Grafana.",
+)
+app.add_typer(dashboards_app, name="dashboards")
+
+
+@dashboards_app.callback()
+def dashboards_command(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="slamon config.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for Grafana file provisioning.")
+    ] = None,
+) -> None:
+    """Write the overview, per-service and pipeline dashboards with provisioning files."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if config is None or out is None:
+        raise ConfigError("slamon dashboards needs --config and --out (or the push command)")
+    for path in write_provisioning(_load(config), out):
+        console.print(f"wrote {path}")
+
+
+@dashboards_app.command("push")
+def dashboards_push_command(
+    config: ConfigOption,
+    grafana_url: Annotated[str, typer.Option("--grafana-url", help="Grafana base URL.")],
+    token_env: Annotated[
+        str, typer.Option("--token-env", help="Environment variable holding an API token.")
+    ] = "GRAFANA_TOKEN",
+    folder: Annotated[str, typer.Option("--folder", help="Grafana folder title.")] = "slamon",
+    prometheus_url: Annotated[
+        str, typer.Option("--prometheus-url", help="URL Grafana reaches Prometheus at.")
+    ] = "http://prometheus:9090",
+) -> None:
+    """Create or update the datasource, folder and dashboards through Grafana's HTTP API."""
+    result = push(
+        _load(config),
+        grafana_url,
+        token=os.environ.get(token_env),
+        folder=folder,
+        prometheus_url=prometheus_url,
+    )
+    console.print(f"datasource {result.datasource}, folder {result.folder}")
+    for name, url in result.dashboards.items():
+        console.print(f"dashboard {name}: {url}")
 
 
 @app.command("import-openslo")

@@ -7,8 +7,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from pipeline.exporter import PipelineMetrics, ServiceLevelCollector
-from pipeline.levels import ServiceLevelView, target_ratio
+from pipeline.exporter import PipelineMetrics, ServiceLevelCollector, target_ratio
+from pipeline.levels import ServiceLevelView
 from pipeline.store import EventStore
 from sla.config import SlamonConfig
 from sla.events import OUTAGE, PROBE, STATUS, new_event
@@ -65,10 +65,12 @@ def test_an_ongoing_status_outage_is_downtime_and_service_down() -> None:
     assert abs(float(text.split(remaining)[1].split()[0]) - budget) < 1e-12
 
 
-def test_a_service_without_evidence_exports_only_its_target() -> None:
+def test_a_service_without_evidence_exports_only_its_target_and_agreed_time() -> None:
     text = exposition(store_with())
     assert 'slamon_availability_target_ratio{service="shop"} 0.999' in text
-    assert 'service="idle"' not in text
+    # Whether now is agreed time follows from the config alone (24x7: always).
+    idle = [line for line in text.splitlines() if 'service="idle"' in line]
+    assert idle == ['slamon_agreed_service_time_active{service="idle"} 1.0']
     assert "slamon_availability_ratio{" not in text
     assert "slamon_service_up{" not in text
 

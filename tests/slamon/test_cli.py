@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -286,3 +287,41 @@ def test_prometheus_backfill_needs_a_reachable_configured_server(
     down = slamon("import", "prometheus", "-c", str(unreachable), *window)
     assert down.returncode == 1 and "Traceback" not in down.stderr
     assert down.stderr.startswith("error: ") and "127.0.0.1" in down.stderr
+
+
+def test_rules_for_the_compose_stack_are_committed_and_current(
+    tmp_path: Path, prometheus_binaries: dict[str, Path]
+) -> None:
+    out = tmp_path / "slamon.rules.yml"
+    result = slamon("rules", "-c", str(REPO / "examples" / "compose.yaml"), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    committed = REPO / "ops" / "prometheus" / "rules" / "slamon.rules.yml"
+    # docker-compose.yml mounts this file into Prometheus: regenerate it when rules change.
+    assert committed.read_text() == out.read_text()
+    check = subprocess.run(
+        [str(prometheus_binaries["promtool"]), "check", "rules", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert slamon("rules", "-c", str(REPO / "examples" / "demo.yaml"), "--tests", "x").stderr == (
+        "error: --tests needs --out: the test file names the rules file\n"
+    )
+
+
+def test_dashboards_command_writes_grafana_provisioning(tmp_path: Path) -> None:
+    result = slamon(
+        "dashboards", "-c", str(REPO / "examples" / "demo.yaml"), "--out", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert {
+        "datasources/prometheus.yaml",
+        "dashboards/slamon.yaml",
+        "dashboards/slamon/overview.json",
+        "dashboards/slamon/service.json",
+        "dashboards/slamon/pipeline-health.json",
+    } <= written
+    overview = json.loads((tmp_path / "dashboards/slamon/overview.json").read_text())
+    assert overview["uid"] == "slamon-overview"

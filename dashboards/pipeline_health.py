@@ -1,0 +1,134 @@
+"""The pipeline-health dashboard: ingest rate, rejections, lag and the last stored batch."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as grafana
+from grafana_foundation_sdk.builders import stat, timeseries
+from grafana_foundation_sdk.models.common import BigValueColorMode
+
+from dashboards.common import (
+    DATASOURCE,
+    PIPELINE_UID,
+    RATE_WINDOW,
+    TAGS,
+    builtin_annotations,
+    instant,
+    last_value,
+    query,
+    thresholds,
+)
+
+
+def pipeline_health_dashboard() -> grafana.Dashboard:
+    """Is slamon itself keeping up: events in, events rejected, how far behind."""
+    return (
+        grafana.Dashboard("slamon: pipeline health")
+        .annotation(builtin_annotations())
+        .uid(PIPELINE_UID)
+        .tags(TAGS)
+        .description(
+            "slamon's own health: events stored per type, messages sent to the "
+            "dead-letter topic per reason, lag and the last stored batch."
+        )
+        .time("now-6h", "now")
+        .refresh("30s")
+        .timezone("browser")
+        .with_row(grafana.Row("Now"))
+        .with_panel(
+            stat.Panel()
+            .title("Since last batch")
+            .description("Seconds since the pipeline last stored a batch.")
+            .datasource(DATASOURCE)
+            .with_target(instant("time() - max(slamon_pipeline_last_batch_timestamp_seconds)"))
+            .unit("s")
+            .thresholds(thresholds("green", (300, "orange"), (900, "red")))
+            .color_mode(BigValueColorMode.BACKGROUND)
+            .reduce_options(last_value())
+            .height(4)
+            .span(8)
+        )
+        .with_panel(
+            stat.Panel()
+            .title("Lag")
+            .description("From the newest event's time in the last batch to its storage.")
+            .datasource(DATASOURCE)
+            .with_target(instant("max(slamon_pipeline_lag_seconds)"))
+            .unit("s")
+            .thresholds(thresholds("green", (60, "orange"), (300, "red")))
+            .color_mode(BigValueColorMode.BACKGROUND)
+            .reduce_options(last_value())
+            .height(4)
+            .span(8)
+        )
+        .with_panel(
+            stat.Panel()
+            .title("Rejected (last hour)")
+            .datasource(DATASOURCE)
+            .with_target(instant("sum(increase(slamon_events_rejected_total[1h]))"))
+            .unit("none")
+            .decimals(0)
+            .thresholds(thresholds("green", (1, "orange")))
+            .color_mode(BigValueColorMode.BACKGROUND)
+            .reduce_options(last_value())
+            .height(4)
+            .span(8)
+        )
+        .with_row(grafana.Row("Flow"))
+        .with_panel(
+            timeseries.Panel()
+            .title("Events stored per second by type")
+            .datasource(DATASOURCE)
+            .with_target(
+                query(
+                    f"sum by (type) (rate(slamon_events_ingested_total[{RATE_WINDOW}]))", "{{type}}"
+                )
+            )
+            .unit("ops")
+            .min(0)
+            .height(8)
+            .span(12)
+        )
+        .with_panel(
+            timeseries.Panel()
+            .title("Rejected per second by reason")
+            .description(
+                "Messages sent to the dead-letter topic; the reason is the code of "
+                "the parse or validation failure."
+            )
+            .datasource(DATASOURCE)
+            .with_target(
+                query(
+                    f"sum by (reason) (rate(slamon_events_rejected_total[{RATE_WINDOW}])) > 0",
+                    "{{reason}}",
+                )
+            )
+            .unit("ops")
+            .min(0)
+            .height(8)
+            .span(12)
+        )
+        .with_panel(
+            timeseries.Panel()
+            .title("Lag")
+            .datasource(DATASOURCE)
+            .with_target(query("max(slamon_pipeline_lag_seconds)", "lag"))
+            .unit("s")
+            .min(0)
+            .height(8)
+            .span(12)
+        )
+        .with_panel(
+            timeseries.Panel()
+            .title("Age of the last batch")
+            .datasource(DATASOURCE)
+            .with_target(
+                query(
+                    "time() - max(slamon_pipeline_last_batch_timestamp_seconds)", "since last batch"
+                )
+            )
+            .unit("s")
+            .min(0)
+            .height(8)
+            .span(12)
+        )
+    )

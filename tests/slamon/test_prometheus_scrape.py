@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,12 +46,13 @@ def prometheus(
     """Start a real Prometheus scraping 127.0.0.1:PORT every second; yields its base URL."""
     processes: list[subprocess.Popen[bytes]] = []
 
-    def start(target_port: int) -> str:
+    def start(target_port: int, rules: Path) -> str:
         config = tmp_path / "prometheus.yml"
         config.write_text(
             yaml.safe_dump(
                 {
                     "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(rules)],
                     "scrape_configs": [
                         {
                             "job_name": "slamon",
@@ -84,7 +86,7 @@ def prometheus(
 
 def test_prometheus_query_api_returns_availability_per_service(
     healthy_endpoint: str,
-    prometheus: Callable[[int], str],
+    prometheus: Callable[[int, Path], str],
     free_port: Callable[[], int],
     write_config: Callable[[dict[str, Any]], Path],
     slamon_process: Callable[..., Any],
@@ -117,10 +119,20 @@ def test_prometheus_query_api_returns_availability_per_service(
         }
     )
     slamon = slamon_process("run", "--config", str(config))
-    base = prometheus(exporter_port)
+    rules = tmp_path / "slamon.rules.yml"
+    generated = subprocess.run(
+        [sys.executable, "-m", "slamon", "rules", "-c", str(config), "-o", str(rules)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert generated.returncode == 0, generated.stderr
+    base = prometheus(exporter_port, rules)
 
     def by_service(query: str) -> dict[str, float]:
-        answer = httpx.get(f"{base}/api/v1/query", params={"query": query}).json()
+        response = httpx.get(f"{base}/api/v1/query", params={"query": query})
+        response.raise_for_status()  # 503 while Prometheus starts: wait_for tries again
+        answer = response.json()
         assert answer["status"] == "success"
         return {r["metric"]["service"]: float(r["value"][1]) for r in answer["data"]["result"]}
 
@@ -134,6 +146,19 @@ def test_prometheus_query_api_returns_availability_per_service(
     assert by_service("slamon_service_up") == dict.fromkeys(SERVICES, 1.0)
     assert by_service("slamon_downtime_seconds") == dict.fromkeys(SERVICES, 0.0)
     assert by_service("slamon_availability_target_ratio") == dict.fromkeys(SERVICES, 0.995)
+
+    # The generated rules, loaded by the same Prometheus, evaluate on the live exporter: the
+    # SLI of every (24x7, healthy) service is recorded with error ratio 0 and burn rate 0.
+    def recorded() -> dict[str, float] | None:
+        found = by_service("slamon:service_burn_rate:avg5m")
+        return found if set(found) == set(SERVICES) else None
+
+    assert wait_for(recorded, 30, "the recording rules", slamon) == dict.fromkeys(SERVICES, 0.0)
+    assert by_service("slamon:service_error_ratio:avg5m") == dict.fromkeys(SERVICES, 0.0)
+    groups = httpx.get(f"{base}/api/v1/rules").json()["data"]["groups"]
+    assert {r["health"] for g in groups for r in g["rules"]} == {"ok"}
+    alerts = httpx.get(f"{base}/api/v1/alerts").json()["data"]["alerts"]
+    assert [a["labels"]["alertname"] for a in alerts if a["state"] == "firing"] == []
     targets = httpx.get(f"{base}/api/v1/targets").json()["data"]["activeTargets"]
     assert [t["health"] for t in targets] == ["up"]
     assert slamon.terminate() == 0, slamon.output()

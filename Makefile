@@ -17,7 +17,7 @@ DEMO_ARGS ?=
 BENCH_DIR := var/bench
 BENCH_ARGS ?= --services 1000 --probes 10000000 --tickets 1000000 --seed 7
 
-.PHONY: venv kafka-up kafka-down prometheus test lint demo schemas clean bench bench-compute
+.PHONY: venv kafka-up kafka-down prometheus report-tools test lint demo schemas clean bench bench-compute
 
 venv: $(VENV_STAMP)
 
@@ -35,9 +35,13 @@ kafka-down:
 prometheus:
 	bash ops/prometheus/install.sh
 
+# Chromium (HTML to PDF, and the report tests' browser) and pdftotext.
+report-tools:
+	bash ops/report/install.sh
+
 # A fresh broker on a free port for the whole run; the EXIT trap stops it whatever pytest
 # returns, and the recipe exits with pytest's status.
-test: venv prometheus
+test: venv prometheus report-tools
 	bash $(BROKER) stop --dir $(KAFKA_TEST_DIR)
 	rm -rf $(KAFKA_TEST_DIR)
 	bootstrap=$$(bash $(BROKER) start --dir $(KAFKA_TEST_DIR) | tail -n 1)

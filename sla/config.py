@@ -225,6 +225,16 @@ class StoreConfig(_Model):
     path: str = Field(default="slamon.duckdb", min_length=1)
 
 
+class ReportsConfig(_Model):
+    """The monthly service review pack `slamon run` writes on its own."""
+
+    enabled: bool = False
+    out_dir: str = Field(default="var/reports", min_length=1)
+    # Day of the month on which last month's pack is written (it is written once).
+    day: int = Field(default=1, ge=1, le=28)
+    pdf: bool = True
+
+
 class SpoolConfig(_Model):
     """The on-disk queue collectors write events to while Kafka is unreachable."""
 
@@ -1175,6 +1185,7 @@ class SlamonConfig(_Model):
 
     transport: TransportConfig = Field(default_factory=EmbeddedTransportConfig)
     store: StoreConfig = StoreConfig()
+    reports: ReportsConfig = ReportsConfig()
     spool: SpoolConfig = SpoolConfig()
     exporter: ExporterConfig = ExporterConfig()
     receivers: ReceiversConfig = ReceiversConfig()

@@ -40,10 +40,11 @@ from pipeline.store import EventStore
 from pipeline.transport import Backoff, Transport, open_transport
 from sla.config import SlamonConfig
 from sla.durations import format_duration
-from sla.errors import ConfigError, InvalidEventError
+from sla.errors import ConfigError, InvalidEventError, SlamonError
 from sla.events import FAMILIES, CloudEvent, dlq_topic, parse_event, topic_for
 from slamon.demodata import generate_history
 from slamon.demoserver import DemoServer
+from slamon.report import previous_month, write_report
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -67,6 +68,7 @@ class PipelineService:
         self.levels = ServiceLevelCollector()
         registry.register(self.levels)
         self.view = ServiceLevelView(self.store, config)
+        self.reporter = MonthlyReporter(config, self.store)
         self._recompute_interval = config.pipeline.recompute_interval
         self._next_recompute = 0.0
         self.loop = IngestLoop(
@@ -99,6 +101,7 @@ class PipelineService:
         at = self._clock() if now is None else now
         self.levels.update(self.view.compute(int(at)))
         self._next_recompute = at + self._recompute_interval
+        self.reporter.maybe_write(int(at))
 
     def run(self, stop: threading.Event) -> None:
         """Ingest until `stop` is set; the batch in progress is finished first."""
@@ -121,6 +124,50 @@ class PipelineService:
 
 # Collectors must not stall on a broker that is down: they spool instead.
 COLLECTOR_BACKOFF = Backoff(deadline_s=5.0, attempt_timeout_s=2.0)
+
+
+class MonthlyReporter:
+    """Writes last month's review pack once, on the configured day of each month."""
+
+    def __init__(self, config: SlamonConfig, store: EventStore) -> None:
+        self._config = config
+        self._store = store
+        self._settings = config.reports
+        self._writing: threading.Thread | None = None
+
+    def maybe_write(self, now: int) -> None:
+        """Start writing last month's pack when it is due and not written yet."""
+        if not self._settings.enabled or (self._writing and self._writing.is_alive()):
+            return
+        if datetime.fromtimestamp(now, UTC).day < self._settings.day:
+            return
+        month = previous_month(now)
+        done = Path(self._settings.out_dir) / f".written-{month}"
+        if done.exists():
+            return
+        # A pack takes seconds (a PDF, one engine run per day): not on the ingest thread.
+        self._writing = threading.Thread(
+            target=self._write, args=(month, now, done), name="monthly-report", daemon=True
+        )
+        self._writing.start()
+
+    def _write(self, month: str, now: int, done: Path) -> None:
+        try:
+            paths = write_report(
+                self._config,
+                self._store,
+                month=month,
+                service=None,
+                customer=None,
+                out_dir=Path(self._settings.out_dir),
+                now=now,
+                pdf=self._settings.pdf,
+            )
+        except SlamonError as exc:
+            log.error("monthly report for %s failed: %s", month, exc)
+            return
+        done.write_text("\n".join(str(p) for p in paths) + "\n", encoding="utf-8")
+        log.info("monthly report for %s written to %s", month, self._settings.out_dir)
 
 
 class CollectorService:
@@ -481,7 +528,8 @@ def run_demo(
     with DemoServer() as server:
         live = server.bind(config)
         transport = open_transport(live.transport)
-        history = list(generate_history(live, now=datetime.now(UTC)))
+        # Seven months: the review pack of last month shows a full six-month trend.
+        history = list(generate_history(live, now=datetime.now(UTC), months=7))
         publisher = EventPublisher(transport.producer(), live.transport.topic_prefix)
         publish_history(history, publisher, console, len(history))
         loader = PipelineService(live, transport, CollectorRegistry())

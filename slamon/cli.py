@@ -49,6 +49,7 @@ from slamon.compute import (
 )
 from slamon.configfile import load_config
 from slamon.openslo import import_openslo, render_yaml
+from slamon.report import previous_month, write_report
 
 app = typer.Typer(
     add_completion=False,
@@ -395,6 +396,35 @@ def _records_importer(kind: RecordKind) -> Callable[..., None]:
 
 for _kind in RecordKind:
     import_app.command(_kind.plural)(_records_importer(_kind))
+
+
+@app.command("report")
+def report_command(
+    config: ConfigOption,
+    month: Annotated[
+        str | None, typer.Option("--month", help="YYYY-MM (default: last month).")
+    ] = None,
+    service: Annotated[str | None, typer.Option("--service", help="One service's pack.")] = None,
+    customer: Annotated[str | None, typer.Option("--customer", help="One customer's pack.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Directory for the packs.")] = Path("reports"),
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print to PDF.")] = True,
+) -> None:
+    """Write the monthly service review pack: HTML, PDF and every table as CSV and JSON."""
+    loaded = _load(config)
+    now = int(time.time())
+    with open_store(Path(loaded.store.path)) as store:
+        written = write_report(
+            loaded,
+            store,
+            month=month or previous_month(now),
+            service=service,
+            customer=customer,
+            out_dir=out,
+            now=now,
+            pdf=pdf,
+        )
+    for path in written:
+        console.print(str(path))
 
 
 @app.command("rules")

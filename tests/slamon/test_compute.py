@@ -144,3 +144,23 @@ def test_bad_invocations_are_one_line_errors(files: dict[str, Path], tmp_path: P
     missing = slamon("compute", "-c", config, "--store", str(tmp_path / "none.duckdb"), *WINDOW)
     assert missing.stderr.strip() == f"error: {tmp_path / 'none.duckdb'}: no event store there"
     assert {both.returncode, naive.returncode, missing.returncode} == {1}
+
+
+def test_report_pack_figures_equal_compute(files: dict[str, Path], tmp_path: Path) -> None:
+    ingest = slamon("ingest", "-c", str(files["config"]), str(files["events"]))
+    assert ingest.returncode == 0, ingest.stderr
+    out = tmp_path / "packs"
+    result = slamon(
+        "report", "-c", str(files["config"]), "--month", "2026-10", "--out", str(out), "--no-pdf"
+    )
+    assert result.returncode == 0, result.stderr
+    pack = out / "2026-10-shop"
+    assert (pack / "review.html").exists() and not (pack / "review.pdf").exists()
+    figures = json.loads((pack / "figures-shop.json").read_text())
+    month = slamon(
+        "compute", "-c", str(files["config"]), "--store", str(files["store"]),
+        "--from", "2026-10-01", "--to", "2026-11-01", "--now", "2026-11-05T00:00:00Z",
+    )  # fmt: skip
+    assert figures == json.loads(month.stdout)  # the same engine, the same document
+    unknown = slamon("report", "-c", str(files["config"]), "--service", "nope", "--out", str(out))
+    assert unknown.returncode == 1 and unknown.stderr.startswith("error: ")

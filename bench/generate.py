@@ -2,7 +2,8 @@
 
 `python -m bench.generate --out var/bench/month.duckdb --services 1000 --probes 10000000
 --tickets 1000000 --seed 7` writes the store (the exact schema of pipeline/migrations.py,
-ledger included) and `month.yaml` next to it, a config `slamon validate` accepts.
+ledger and probe islands included) and `month.yaml` next to it, a config `slamon validate`
+accepts.
 
 Probe results, the bulk, are generated inside DuckDB from a hash of (seed, row): a
 CloudEvent object per row would cost minutes. Everything else is drawn in Python from
@@ -27,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.migrations import TABLE_OF_TYPE, migrate
+from pipeline.probe_islands import rebuild_probe_islands
 
 SOURCE = "bench"
 CHECKS = ("http", "tcp")
@@ -506,6 +508,7 @@ def generate(spec: MonthSpec, out: Path, progress: Progress | None = None) -> Pa
     month = Month(spec)
     steps: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
         ("probe results", lambda con: _probes(con, spec, month.incidents())),
+        ("probe islands", rebuild_probe_islands),
         ("capacity samples", lambda con: _capacity(con, spec)),
         ("tickets", lambda con: _load(con, "tickets", month.tickets())),
         ("statuses", lambda con: _load(con, "statuses", month.statuses())),

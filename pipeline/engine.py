@@ -1,15 +1,18 @@
 """The fast reduction: `ServiceInputs` for all services at once, computed in DuckDB.
 
 It must equal `sla.inputs.inputs_from_events` (the plain-Python reference) on any input.
-Probe results, by far the largest table, never leave DuckDB: only their islands (runs of
-equal outcomes per check) do.
+Probe results, by far the largest table, are not read: the store keeps their islands
+(runs of equal outcomes per check, `pipeline.probe_islands`), and only the few islands
+over an edge of the window are counted again from the results.
 """
 
 from __future__ import annotations
 
+import gc
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
@@ -35,61 +38,72 @@ from sla.tickets import TicketClock, ticket_clocks_frame
 # Whole seconds, rounded down like sla.inputs.epoch_seconds.
 _T = "epoch_us({}) // 1000000"
 
-_PROBE_WINDOW = "time >= to_timestamp($since) AND time < to_timestamp($now + 1)"
-
-# Each (service, check) with results in the window, numbered: the results carry that number
-# instead of two strings, the cheapest key to group 10 M rows by.
-PROBE_CHECKS = f"""
-SELECT service, "check", row_number() OVER (ORDER BY service, "check") - 1 AS pair
-FROM (SELECT DISTINCT service, "check" FROM probes WHERE {_PROBE_WINDOW})
+# The stored islands that overlap the window [$lo, $hi) in microseconds, by check and order.
+PROBE_ISLANDS = """
+SELECT service, "check", ok, start_us, start_id, end_us, end_id, n FROM probe_islands
+WHERE end_us >= $lo AND start_us < $hi
+ORDER BY service, "check", start_us, start_id
 """
 
-# Results by check and time; event ids, costly to carry over, only to order results of one
-# check at the same microsecond, which the results without them reveal.
-PROBE_RESULTS = f"""
-WITH checks AS (
-    SELECT unnest($services) AS service, unnest($checks) AS "check", unnest($pairs) AS pair
+# An island running over an edge of the window keeps only its results inside: their first
+# and last instant and their number, counted from the results.
+CLIPPED_ISLANDS = """
+WITH edges AS (
+    SELECT unnest($rows) AS row, unnest($services) AS service, unnest($checks) AS "check",
+           unnest($starts) AS s, unnest($ends) AS e
 )
-SELECT pair, epoch_us(time) AS us, ok{{ids}}
-FROM probes JOIN checks USING (service, "check")
-WHERE {_PROBE_WINDOW}
+SELECT row, min(epoch_us(time)) AS start_us, max(epoch_us(time)) AS end_us, count(*) AS n
+FROM probes JOIN edges USING (service, "check")
+WHERE epoch_us(time) >= $lo AND epoch_us(time) < $hi
+  AND {'us': epoch_us(time), 'id': event_id} BETWEEN s AND e
+GROUP BY row
 """
 
 
-def ordered_probe_results(results: pl.DataFrame) -> pl.DataFrame | None:
-    """``pair, us, ok`` sorted by check, then time and event id (when there is an ``event_id``
-    column); None when two results of one check share an instant and there is none.
+def probe_islands_in_window(store: EventStore, lo: int, hi: int) -> pl.DataFrame:
+    """``service, check, ok, start, end, n`` of the islands of the results in [lo, hi) µs.
 
-    Sorting each check's results apart (they are few) is several times faster than one
-    sort of all of them, or than window functions in SQL.
+    Islands are per check and in order; start and end are whole seconds.
     """
     col = pl.col
-    order = [name for name in ("us", "event_id") if name in results.columns]
-    ordered = (
-        results.lazy()
-        .group_by("pair")
-        .agg(col("us", "ok").sort_by(order))
-        .explode("us", "ok")
-        .collect()
+    islands = (
+        store.query(PROBE_ISLANDS, {"lo": lo, "hi": hi})
+        .with_row_index("row")
+        .with_columns(edge=(col("start_us") < lo) | (col("end_us") >= hi))
     )
-    if "event_id" not in results.columns:
-        same = (col("pair") == col("pair").shift(1)) & (col("us") == col("us").shift(1))
-        if ordered.select(same.any()).item():
-            return None
-    return ordered
-
-
-def probe_islands_frame(ordered: pl.DataFrame) -> pl.DataFrame:
-    """Runs of equal outcomes (``pair, ok, start, end, n``) in results ordered per check."""
-    col = pl.col
-    return (
-        ordered.lazy()
-        .with_columns(island=pl.struct("pair", "ok").rle_id(), t=col("us") // 1_000_000)
-        .group_by("island")
-        .agg(col("pair", "ok").first(), start=col("t").first(), end=col("t").last(), n=pl.len())
-        .sort("island")
-        .select("pair", "ok", "start", "end", col("n").cast(pl.Int64))
-        .collect()
+    edges = islands.filter("edge")
+    if edges.height:
+        bounds = {
+            "rows": edges["row"].to_list(),
+            "services": edges["service"].to_list(),
+            "checks": edges["check"].to_list(),
+            "starts": [
+                {"us": u, "id": i}
+                for u, i in zip(edges["start_us"], edges["start_id"], strict=True)
+            ],
+            "ends": [
+                {"us": u, "id": i} for u, i in zip(edges["end_us"], edges["end_id"], strict=True)
+            ],
+            "lo": lo,
+            "hi": hi,
+        }
+        clipped = store.query(CLIPPED_ISLANDS, bounds).with_columns(col("row").cast(pl.UInt32))
+        # Islands over an edge with no result inside the window drop out.
+        islands = islands.join(clipped, on="row", how="left", suffix="_in").filter(
+            col("edge").not_() | col("n_in").is_not_null()
+        )
+        islands = islands.with_columns(
+            start_us=pl.coalesce("start_us_in", "start_us"),
+            end_us=pl.coalesce("end_us_in", "end_us"),
+            n=pl.coalesce("n_in", "n"),
+        ).sort("row")
+    return islands.select(
+        "service",
+        "check",
+        "ok",
+        start=col("start_us") // 1_000_000,
+        end=col("end_us") // 1_000_000,
+        n=col("n").cast(pl.Int64),
     )
 
 
@@ -165,25 +179,40 @@ ORDER BY time, event_id
 """
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while hundreds of thousands of objects are built.
+
+    Ticket clocks, islands and samples hold no cycles; each allocation burst would trigger
+    full collections that scan them all and free nothing (up to a second a month).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def inputs_from_store(
     store: EventStore, config: SlamonConfig, since: int, now: int
 ) -> dict[str, ServiceInputs]:
     """Per service inputs for windows within [since, now], from the events known at `now`."""
+    with _collector_paused():
+        return _inputs_from_store(store, config, since, now)
+
+
+def _inputs_from_store(
+    store: EventStore, config: SlamonConfig, since: int, now: int
+) -> dict[str, ServiceInputs]:
     evidence: dict[str, AvailabilityEvidence] = defaultdict(AvailabilityEvidence)
     bounds = {"since": since, "now": now}
 
-    lookback = {**bounds, "since": since - PROBE_LOOKBACK}
-    checks = store.query(PROBE_CHECKS, lookback)
-    services, names, pairs = (checks[column].to_list() for column in checks.columns)
-    params = {**lookback, "services": services, "checks": names, "pairs": pairs}
-    ordered = ordered_probe_results(store.query(PROBE_RESULTS.format(ids=""), params))
-    if ordered is None:
-        ids = store.query(PROBE_RESULTS.format(ids=", event_id"), params)
-        ordered = ordered_probe_results(ids)
-        assert ordered is not None
-    check_of = dict(zip(pairs, zip(services, names, strict=True), strict=True))
-    for pair, ok, start, end, count in probe_islands_frame(ordered).iter_rows():
-        service, check = check_of[pair]
+    islands = probe_islands_in_window(
+        store, (since - PROBE_LOOKBACK) * 1_000_000, (now + 1) * 1_000_000
+    )
+    for service, check, ok, start, end, count in islands.iter_rows():
         found = evidence[service]
         found.observed = True
         found.islands.setdefault(check, []).append(ProbeIsland(ok, start, end, count))

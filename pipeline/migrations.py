@@ -30,6 +30,10 @@ type                        table            data columns
                                              data_restored_to, outcome
 ==========================  ===============  ==================================================
 
+``probe_islands(service, check, ok, start_us, start_id, end_us, end_id, n)`` (since
+version 3) holds the runs of equal outcomes of each check, maintained with every batch of
+probe results: see `pipeline.probe_islands`.
+
 Typed tables keep every event, including the several events of one outage (its start, then
 its end); the view ``outages_latest`` holds the latest event per (service, outage_id) by
 event time, which is what readers of outages want.
@@ -41,6 +45,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from pipeline.probe_islands import CREATE_PROBE_ISLANDS, REBUILD_PROBE_ISLANDS
 from sla.errors import StoreError
 
 TABLE_OF_TYPE: dict[str, str] = {
@@ -135,6 +140,7 @@ _V2 = "ALTER TABLE probes ADD COLUMN cert_expires_at TIMESTAMPTZ"
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events ledger and one typed table per event type", _V1),
     Migration(2, "probes: TLS certificate expiry", _V2),
+    Migration(3, "probe islands", CREATE_PROBE_ISLANDS + REBUILD_PROBE_ISLANDS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

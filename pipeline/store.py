@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from pipeline.migrations import EVENT_COLUMNS, LATEST_VERSION, TABLE_OF_TYPE, migrate
 from pipeline.migrations import current_version as schema_version_of
+from pipeline.probe_islands import rebuild_probe_islands, update_probe_islands
 from sla.errors import StoreError
 from sla.events import CloudEvent
 
@@ -205,6 +206,8 @@ class EventStore:
                 if fresh.num_rows:
                     con.register("_slamon_typed", fresh)
                     con.execute(f'INSERT INTO "{table}" SELECT * FROM _slamon_typed')
+                    if table == "probes":
+                        update_probe_islands(con, fresh)
             con.commit()
         except BaseException:
             con.rollback()
@@ -214,6 +217,20 @@ class EventStore:
             con.unregister("_slamon_typed")
         counts = pc.value_counts(new["type"]).to_pylist()
         return {str(count["values"]): int(count["counts"]) for count in counts}
+
+    def rebuild_probe_islands(self) -> None:
+        """Recompute the probe islands from the stored probe results, in one transaction."""
+
+        def rebuild(con: duckdb.DuckDBPyConnection) -> None:
+            con.begin()
+            try:
+                rebuild_probe_islands(con)
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+
+        self._run("rebuilding the probe islands", rebuild)
 
     def counts_by_type(self) -> dict[str, int]:
         """How many distinct events of each type are stored."""

@@ -119,18 +119,25 @@ class BusinessCalendar:
 
     def working_intervals(self, start: int, end: int) -> list[Interval]:
         """Working time within ``[start, end)`` as sorted, disjoint UTC intervals."""
-        window = Interval(start, end)
-        tz = zone(self.timezone)
-        day, last = local_date(tz, start), local_date(tz, end)
-        spans: list[Interval] = []
-        while day <= last:
-            if day not in self.holidays:
-                spans.extend(
-                    Interval(local_to_epoch(tz, day, a), local_to_epoch(tz, day, b))
-                    for a, b in self.hours.on(day)
-                )
-            day += timedelta(days=1)
-        return clip(spans, window)
+        return list(_working_intervals(self, start, end))
+
+
+# Every service on one calendar asks for the same window (a month: hundreds of intervals,
+# each two time-zone conversions), so the answer is kept; intervals are immutable.
+@lru_cache(maxsize=256)
+def _working_intervals(cal: BusinessCalendar, start: int, end: int) -> tuple[Interval, ...]:
+    window = Interval(start, end)
+    tz = zone(cal.timezone)
+    day, last = local_date(tz, start), local_date(tz, end)
+    spans: list[Interval] = []
+    while day <= last:
+        if day not in cal.holidays:
+            spans.extend(
+                Interval(local_to_epoch(tz, day, a), local_to_epoch(tz, day, b))
+                for a, b in cal.hours.on(day)
+            )
+        day += timedelta(days=1)
+    return tuple(clip(spans, window))
 
 
 ROUND_THE_CLOCK = BusinessCalendar("UTC", WorkingHours((((0, MINUTES_PER_DAY),),) * 7))

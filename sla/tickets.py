@@ -8,6 +8,7 @@ ticket of every service at once, on cumulative business-second arrays).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
@@ -213,14 +214,17 @@ def in_window(clocks: Iterable[TicketClock], window: Interval) -> list[TicketClo
 
 def compliance(clocks: Iterable[TicketClock], window: Interval) -> list[ComplianceRow]:
     """Met / (met + breached) per kind x priority x clock; clocks without a goal are left out."""
-    counts: dict[tuple[str, str, ClockName], dict[ClockStatus, int]] = {}
-    for c in in_window(clocks, window):
-        if c.status != "no_goal":
-            tally = counts.setdefault((c.kind, c.priority, c.clock), {})
-            tally[c.status] = tally.get(c.status, 0) + 1
+    counts = Counter(
+        (c.kind, c.priority, c.clock, c.status)
+        for c in in_window(clocks, window)
+        if c.status != "no_goal"
+    )
     rows = []
-    for (kind, priority, clock), tally in sorted(counts.items()):
-        met, breached = tally.get("met", 0), tally.get("breached", 0)
+    for kind, priority, clock in sorted({key[:3] for key in counts}):
+        met, breached = (
+            counts[kind, priority, clock, "met"],
+            counts[kind, priority, clock, "breached"],
+        )
         decided = met + breached
         rows.append(
             ComplianceRow(
@@ -229,7 +233,7 @@ def compliance(clocks: Iterable[TicketClock], window: Interval) -> list[Complian
                 clock=clock,
                 met=met,
                 breached=breached,
-                in_flight=tally.get("in_flight", 0),
+                in_flight=counts[kind, priority, clock, "in_flight"],
                 ratio=met / decided if decided else None,
             )
         )
@@ -498,13 +502,15 @@ def _clocks(
     """The clocks of the tickets in ``rows`` (services as codes of ``table``)."""
     col = pl.col
     resolved_codes = [STATUSES.index(s) for s in sorted(RESOLVED_STATUSES)]
+    # Rows only need to be grouped by ticket, in time then arrival order (the output is
+    # sorted at the end): an integer per (service, ticket) sorts several times faster than
+    # the strings. Categorical codes are distinct per string, in no particular order.
+    ticket_code = col("ticket_id").cast(pl.Categorical).to_physical().cast(pl.Int64)
     df = (
-        rows.sort("svc", "ticket_id", "time", "_order")
+        rows.with_columns(ticket=col("svc") * (1 << 32) + ticket_code)
+        .sort("ticket", "time", "_order")
         .with_columns(
-            same=(
-                (col("svc") == col("svc").shift(1))
-                & (col("ticket_id") == col("ticket_id").shift(1))
-            ).fill_null(False),
+            same=(col("ticket") == col("ticket").shift(1)).fill_null(False),
             resolved=col("status_code").is_in(resolved_codes),
             shift=pl.lit(table.calendar_shift).gather(col("svc")),
             **{f"pause_{c}": table.pause(c) for c in CLOCKS},

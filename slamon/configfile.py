@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -222,7 +223,9 @@ class _Spot:
 class _Document:
     """A composed YAML document: its data, and the node behind every key and value."""
 
-    def __init__(self, loader: yaml.SafeLoader, root: Node, filename: str) -> None:
+    def __init__(
+        self, loader: yaml.SafeLoader | yaml.CSafeLoader, root: Node, filename: str
+    ) -> None:
         self._loader = loader
         self._root = root
         self._filename = filename
@@ -233,18 +236,26 @@ class _Document:
     @classmethod
     def parse(cls, text: str, filename: str) -> _Document:
         """Compose and construct `text`, reporting YAML errors and an empty document."""
+        # libyaml composes the same nodes with the same marks (line, column) in about two
+        # thirds of the time; it words some errors differently, so the pure-Python loader
+        # reads a file libyaml rejects, and reports the error.
+        with contextlib.suppress(yaml.YAMLError):
+            return cls._compose(yaml.CSafeLoader(text), filename)
         try:
-            loader = yaml.SafeLoader(text)
-            try:
-                root = loader.get_single_node()
-                if root is None:
-                    problem = ConfigProblem(filename, 0, 0, "", "the file holds no configuration")
-                    raise ConfigFileError([problem])
-                return cls(loader, root, filename)
-            finally:
-                loader.dispose()
+            return cls._compose(yaml.SafeLoader(text), filename)
         except yaml.YAMLError as exc:
             raise ConfigFileError([_yaml_problem(exc, text, filename)]) from None
+
+    @classmethod
+    def _compose(cls, loader: yaml.SafeLoader | yaml.CSafeLoader, filename: str) -> _Document:
+        try:
+            root = loader.get_single_node()
+            if root is None:
+                problem = ConfigProblem(filename, 0, 0, "", "the file holds no configuration")
+                raise ConfigFileError([problem])
+            return cls(loader, root, filename)
+        finally:
+            loader.dispose()
 
     def _find_duplicate_keys(self) -> list[ConfigProblem]:
         """A problem for each key written twice in one mapping (YAML would keep the last)."""

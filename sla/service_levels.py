@@ -153,8 +153,12 @@ def service_figures(
             count_partial=objectives.count_partial_outages,
         )
         if objectives.availability is not None:
+            # The budget is the whole window's: early in a month a 10 s blip must not read
+            # as an overspent budget. Maintenance and planned outages known so far are out.
+            planned = [o for o in inputs.outages if o.planned]
+            whole = availability(calendar, window, planned, inputs.maintenance, window.end)
             spent = error_budget(
-                objectives.availability, result.agreed_seconds, result.downtime_seconds
+                objectives.availability, whole.agreed_seconds, result.downtime_seconds
             )
             budget = ErrorBudgetFigures(
                 objectives.availability,

@@ -44,7 +44,7 @@ from sla.errors import ConfigError, InvalidEventError, SlamonError
 from sla.events import FAMILIES, CloudEvent, dlq_topic, parse_event, topic_for
 from slamon.demodata import generate_history
 from slamon.demoserver import DemoServer
-from slamon.report import previous_month, write_report
+from slamon.report import last_closed_month, write_report
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -129,19 +129,24 @@ COLLECTOR_BACKOFF = Backoff(deadline_s=5.0, attempt_timeout_s=2.0)
 class MonthlyReporter:
     """Writes last month's review pack once, on the configured day of each month."""
 
+    # After a failure (no Chromium, an unwritable directory) a pack is retried this much later,
+    # not at every recompute.
+    RETRY_AFTER = 3600
+
     def __init__(self, config: SlamonConfig, store: EventStore) -> None:
         self._config = config
         self._store = store
         self._settings = config.reports
         self._writing: threading.Thread | None = None
+        self._retry_at = 0
 
     def maybe_write(self, now: int) -> None:
         """Start writing last month's pack when it is due and not written yet."""
         if not self._settings.enabled or (self._writing and self._writing.is_alive()):
             return
-        if datetime.fromtimestamp(now, UTC).day < self._settings.day:
+        if now < self._retry_at or datetime.fromtimestamp(now, UTC).day < self._settings.day:
             return
-        month = previous_month(now)
+        month = last_closed_month(self._config, now)
         done = Path(self._settings.out_dir) / f".written-{month}"
         if done.exists():
             return
@@ -163,8 +168,9 @@ class MonthlyReporter:
                 now=now,
                 pdf=self._settings.pdf,
             )
-        except SlamonError as exc:
-            log.error("monthly report for %s failed: %s", month, exc)
+        except (SlamonError, OSError) as exc:
+            log.error("monthly report for %s failed, retrying in an hour: %s", month, exc)
+            self._retry_at = now + self.RETRY_AFTER
             return
         done.write_text("\n".join(str(p) for p in paths) + "\n", encoding="utf-8")
         log.info("monthly report for %s written to %s", month, self._settings.out_dir)

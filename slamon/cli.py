@@ -49,7 +49,7 @@ from slamon.compute import (
 )
 from slamon.configfile import load_config
 from slamon.openslo import import_openslo, render_yaml
-from slamon.report import previous_month, write_report
+from slamon.report import last_closed_month, write_report
 
 app = typer.Typer(
     add_completion=False,
@@ -416,7 +416,7 @@ def report_command(
         written = write_report(
             loaded,
             store,
-            month=month or previous_month(now),
+            month=month or last_closed_month(loaded, now),
             service=service,
             customer=customer,
             out_dir=out,
@@ -569,6 +569,14 @@ def main() -> None:
         # soft_wrap keeps each FILE:LINE:COL problem on one line, whatever the terminal width.
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
+    except OSError as exc:  # a path given on the command line or in the config
+        if _state["debug"]:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        console.print(
+            f"[red]error:[/red] {escape(exc.strerror or str(exc))}{escape(where)}", soft_wrap=True
+        )
+        sys.exit(1)
     except Exception as exc:  # a bug, not bad input: still one line unless --debug
         if _state["debug"]:
             raise
@@ -576,5 +584,6 @@ def main() -> None:
             f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))}"
             " (rerun with --debug for the traceback)",
             highlight=False,
+            soft_wrap=True,
         )
         sys.exit(2)

@@ -83,6 +83,16 @@ def previous_month(now: int, timezone: str = "UTC") -> str:
     return f"{year:04d}-{month:02d}"
 
 
+def last_closed_month(config: SlamonConfig, now: int) -> str:
+    """The latest month that has ended in the time zone of every service, as ``YYYY-MM``.
+
+    A month ends at different instants around the world: a pack of October written at
+    00:30 UTC on 1 November would miss New York's last four hours of October.
+    """
+    zones = {service_timezone(config, s) for s in config.services} or {"UTC"}
+    return min(previous_month(now, zone) for zone in zones)
+
+
 def service_timezone(config: SlamonConfig, service: ServiceConfig) -> str:
     """The time zone of the service's calendar, in which its months begin (``24x7``: UTC)."""
     return Calendars(config.calendars)[service.service_hours].timezone

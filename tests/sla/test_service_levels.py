@@ -55,3 +55,18 @@ def test_instants_are_rfc3339_utc() -> None:
     shape = figures({}, ServiceInputs("shop", (down,), observed=True), START + DAY).to_dict()
     (outage,) = shape["availability"]["outage_list"]
     assert (outage["start"], outage["end"]) == ("2026-10-01T00:01:00Z", "2026-10-01T00:02:00Z")
+
+
+def test_the_error_budget_is_the_whole_windows_even_midway() -> None:
+    # 99.9 % of a 24x7 day: 86.4 s of budget for the day. At 01:00 a 10 s outage spends
+    # 10/86.4 of it, leaving 1 - 10/86.4; measured against the hour so far (3.6 s) it would
+    # wrongly read as overspent.
+    blip = Outage(START + 1_000, START + 1_010)
+    result = figures(
+        {"objectives": {"availability": 99.9}},
+        ServiceInputs("shop", (blip,), observed=True),
+        START + 3_600,
+    )
+    assert result.error_budget.budget_seconds == 86.4
+    assert abs(result.error_budget.remaining_ratio - (1 - 10 / 86.4)) < 1e-12
+    assert result.availability.agreed_seconds == 3_600  # availability itself is to date

@@ -107,22 +107,25 @@ def probe_islands_in_window(store: EventStore, lo: int, hi: int) -> pl.DataFrame
     )
 
 
-# Only real changes matter; of those before the window, the last one gives the state at
-# its start. Equal states in a row are one change, as in outages_from_status_changes.
+# Each monitor (service and CloudEvent source, which only the ledger holds) has its own
+# state. Only real changes matter; of those before the window, the last one of each monitor
+# gives its state at the start. Equal states in a row are one change, as in
+# outages_from_status_changes.
 STATUS_CHANGES = f"""
 WITH ordered AS (
-    SELECT service, {_T.format("time")} AS t, state, time, event_id,
-           lag(state) OVER (PARTITION BY service ORDER BY time, event_id) AS previous
-    FROM statuses
-    WHERE time < to_timestamp($now + 1)
+    SELECT s.service, e.source, {_T.format("s.time")} AS t, s.state, s.time, s.event_id,
+           lag(s.state) OVER (
+               PARTITION BY s.service, e.source ORDER BY s.time, s.event_id) AS previous
+    FROM statuses s JOIN events e ON e.id = s.event_id
+    WHERE s.time < to_timestamp($now + 1)
 ), changes AS (
     SELECT * FROM ordered WHERE previous IS DISTINCT FROM state
 )
-SELECT service, t, state FROM changes
+SELECT service, source, t, state FROM changes
 QUALIFY t >= $since
      OR (time, event_id) = max((time, event_id)) FILTER (WHERE t < $since)
-                           OVER (PARTITION BY service)
-ORDER BY service, time, event_id
+                           OVER (PARTITION BY service, source)
+ORDER BY service, source, time, event_id
 """
 
 # The newest version known at $now of each outage or maintenance window, then the ones
@@ -217,9 +220,9 @@ def _inputs_from_store(
         found.observed = True
         found.islands.setdefault(check, []).append(ProbeIsland(ok, start, end, count))
 
-    for service, t, state in store.query(STATUS_CHANGES, bounds).iter_rows():
+    for service, source, t, state in store.query(STATUS_CHANGES, bounds).iter_rows():
         evidence[service].observed = True
-        evidence[service].status_changes.append((t, state))
+        evidence[service].status_changes.setdefault(source, []).append((t, state))
 
     for service, outage_id, start, end, planned, impact, ref, overlaps in store.query(
         LATEST_OUTAGES, bounds

@@ -151,9 +151,11 @@ def outages_from_probe_results(
 
 
 def outages_from_status_changes(changes: Sequence[StatusChange]) -> list[Outage]:
-    """Outages from state changes: ``down`` is full impact, ``degraded`` partial, ``up`` ends them.
+    """Outages from one monitor's state changes: ``down`` full, ``degraded`` partial, ``up`` ends.
 
-    A repeated state is no change, so a second ``down`` does not reopen the outage.
+    A repeated state is no change, so a second ``down`` does not reopen the outage. Each
+    monitor (alert, status page, ...) needs its own call: one state machine for several
+    monitors would let the first ``up`` end an outage another monitor still reports.
     """
     outages: list[Outage] = []
     current: Impact | None = None

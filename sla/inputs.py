@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sla.availability import (
     Outage,
     ProbeIsland,
+    StatusChange,
     outages_from_probe_islands,
     outages_from_status_changes,
     probe_islands,
@@ -100,7 +101,8 @@ class AvailabilityEvidence:
     """The reduced availability events of one service, before the outage rules apply."""
 
     islands: dict[str, list[ProbeIsland]] = field(default_factory=dict)
-    status_changes: list[tuple[int, str]] = field(default_factory=list)
+    status_changes: dict[str, list[StatusChange]] = field(default_factory=dict)
+    """The state changes of each monitor (the CloudEvent `source`), in time order."""
     outages: list[OutageRecord] = field(default_factory=list)
     maintenance: list[Interval] = field(default_factory=list)
     observed: bool = False
@@ -137,7 +139,9 @@ def service_inputs(
             now=now,
             stale_after=stale_after(service, check),
         )
-    outages += outages_from_status_changes(evidence.status_changes)
+    # Each monitor has its own state: one alert resolving must not end another's outage.
+    for changes in evidence.status_changes.values():
+        outages += outages_from_status_changes(changes)
     outages += [
         Outage(
             start=r.start,
@@ -171,10 +175,10 @@ def _key(item: tuple[CapacityKey, object]) -> tuple[str, str]:
     return resource, host or ""
 
 
-def _outage_order(outage: Outage) -> tuple[int, int, str, str]:
+def _outage_order(outage: Outage) -> tuple[int, int, str, str, str]:
     """A total order, so both reductions list outages identically."""
     end = outage.end if outage.end is not None else 2**62
-    return outage.start, end, outage.source, outage.outage_id or ""
+    return outage.start, end, outage.source, outage.outage_id or "", outage.impact
 
 
 def _latest(events: Iterable[CloudEvent], key: str) -> list[CloudEvent]:
@@ -218,8 +222,11 @@ def inputs_from_events(
 
     for event in by_type[EventType.STATUS]:
         assert isinstance(event.data, StatusData)
-        evidence[event.subject].status_changes.append((epoch_seconds(event.time), event.data.state))
-        evidence[event.subject].observed = True
+        found = evidence[event.subject]
+        found.status_changes.setdefault(event.source, []).append(
+            (epoch_seconds(event.time), event.data.state)
+        )
+        found.observed = True
 
     for event in _latest(by_type[EventType.OUTAGE], "outage_id"):
         assert isinstance(event.data, OutageData)

@@ -15,6 +15,7 @@ from sla.config import AlertmanagerConfig
 from sla.events import STATUS, CloudEvent, StatusData, new_event
 
 SOURCE: Final = "webhook/alertmanager"
+"""The prefix of each alert's event source, `webhook/alertmanager/<identity>`."""
 ServiceState = Literal["up", "down", "degraded"]
 # Alertmanager marshals a firing alert's unset end as Go's zero time.
 _GO_ZERO_TIME: Final = datetime(1, 1, 1, tzinfo=UTC)
@@ -54,7 +55,11 @@ class Notification(_Payload):
 
 
 class AlertmanagerWebhook:
-    """Maps each alert to a `slamon.status.v1` event of the service named by its labels."""
+    """Maps each alert to a `slamon.status.v1` event of the service named by its labels.
+
+    The alert's identity is the event source, so two alerts on one service are two monitors:
+    the first one resolving does not end the outage the second still reports.
+    """
 
     source = "alertmanager"
     path = "/webhooks/alertmanager"
@@ -111,7 +116,7 @@ class AlertmanagerWebhook:
             STATUS,
             service,
             StatusData(state=state, reason=reason),
-            source=SOURCE,
+            source=f"{SOURCE}/{alert.identity}",
             time=time,
             id=event_id,
         )

@@ -12,8 +12,14 @@ import pytest
 from collectors.receiver import WebhookPayloadError, WebhookRequest
 from collectors.webhooks.alertmanager import SOURCE, AlertmanagerWebhook
 from collectors.webhooks.payload import stable_event_id
+from pipeline.engine import inputs_from_store
+from pipeline.store import EventStore
+from sla.availability import availability
+from sla.calendar import ROUND_THE_CLOCK
 from sla.config import AlertmanagerConfig, SlamonConfig
-from sla.events import EventType, StatusData
+from sla.events import CloudEvent, EventType, StatusData
+from sla.inputs import epoch_seconds, inputs_from_events
+from sla.intervals import Interval
 
 PAYLOADS = Path(__file__).parent / "payloads"
 SERVICES = ("checkout", "search")
@@ -38,17 +44,18 @@ def test_firing_alerts_become_down_and_degraded_at_their_start() -> None:
     # Start times: 09:14:45.123456789Z keeps microseconds; 10:16:00.5+01:00 is 09:16:00.5Z.
     checkout_at = datetime(2026, 3, 2, 9, 14, 45, 123456, tzinfo=UTC)
     search_at = datetime(2026, 3, 2, 9, 16, 0, 500000, tzinfo=UTC)
+    # Each alert is its own monitor: its fingerprint completes the source.
     assert [(e.type, e.source, e.subject, e.time, e.data) for e in events] == [
         (
             EventType.STATUS,
-            SOURCE,
+            f"{SOURCE}/5c2e6b9f0a1d3e47",
             "checkout",
             checkout_at,
             StatusData(state="down", reason="Checkout health endpoint is failing"),
         ),
         (
             EventType.STATUS,
-            SOURCE,
+            f"{SOURCE}/a83f0c1d9e2b7746",
             "search",
             search_at,
             StatusData(state="degraded", reason="Search p99 latency above 800ms"),
@@ -66,7 +73,9 @@ def test_a_resolved_alert_is_up_at_its_end() -> None:
     webhook = AlertmanagerWebhook(BY_JOB, SERVICES)
     [event] = webhook.events((PAYLOADS / "alertmanager_resolved.json").read_bytes(), REQUEST)
     ended = datetime(2026, 3, 2, 9, 41, 15, 4000, tzinfo=UTC)
-    assert (event.subject, event.time, event.data) == (
+    # The same source as the firing event: the resolution ends that alert's outage.
+    assert (event.source, event.subject, event.time, event.data) == (
+        f"{SOURCE}/5c2e6b9f0a1d3e47",
         "checkout",
         ended,
         StatusData(state="up", reason="Checkout health endpoint is failing"),
@@ -121,7 +130,54 @@ def test_an_alert_without_fingerprint_gets_an_id_from_its_labels() -> None:
     webhook = AlertmanagerWebhook(BY_JOB, SERVICES)
     first = webhook.events(body(document), REQUEST)
     document["alerts"][0]["labels"] = dict(reversed(document["alerts"][0]["labels"].items()))
-    assert [e.id for e in webhook.events(body(document), REQUEST)] == [e.id for e in first]
+    again = webhook.events(body(document), REQUEST)
+    assert [(e.id, e.source) for e in again] == [(e.id, e.source) for e in first]
+    assert first[0].source.startswith(f"{SOURCE}/")
+
+
+def alert(name: str, status: str, starts: str, ends: str | None = None) -> dict[str, Any]:
+    """A checkout alert as Alertmanager sends it; `ends` None is a firing alert's zero end."""
+    return {
+        "status": status,
+        "labels": {"alertname": name, "service": "checkout", "severity": "critical"},
+        "startsAt": f"2026-03-02T{starts}:00Z",
+        "endsAt": f"2026-03-02T{ends}:00Z" if ends else "0001-01-01T00:00:00Z",
+        "fingerprint": name.lower(),
+    }
+
+
+def test_overlapping_alerts_on_one_service_are_down_until_the_last_resolves() -> None:
+    webhook = AlertmanagerWebhook(AlertmanagerConfig(), SERVICES)
+    a_firing = alert("A", "firing", "10:00")
+    b_firing = alert("B", "firing", "10:05")
+    # The notifications of one alert group, each repeating the alerts still firing.
+    notifications = [
+        [a_firing],
+        [a_firing, b_firing],
+        [alert("A", "resolved", "10:00", "10:10"), b_firing],
+        [alert("B", "resolved", "10:05", "11:00")],
+    ]
+    received: dict[str, CloudEvent] = {}
+    for alerts in notifications:
+        document = {"version": "4", "status": "firing", "alerts": alerts}
+        # Repeats keep their ids: the store keeps one of each, and so does this dict.
+        received |= {e.id: e for e in webhook.events(body(document), REQUEST)}
+    events = list(received.values())
+    config = SlamonConfig.model_validate({"services": [{"id": "checkout", "name": "Checkout"}]})
+    day = Interval(
+        epoch_seconds(datetime(2026, 3, 2, tzinfo=UTC)),
+        epoch_seconds(datetime(2026, 3, 3, tzinfo=UTC)),
+    )
+    reference = inputs_from_events(events, config, day.start, day.end)
+    with EventStore(":memory:") as store:
+        store.write_batch(events)
+        fast = inputs_from_store(store, config, day.start, day.end)
+    assert fast == reference
+    result = availability(ROUND_THE_CLOCK, day, fast["checkout"].outages, [], day.end)
+    # A is down 10:00-10:10 and B 10:05-11:00: A resolving does not end B's outage, so the
+    # service is down 10:00-11:00, 3,600 s, one outage of the day's 86,400 s.
+    assert (result.downtime_seconds, result.outages) == (3_600, 1)
+    assert result.agreed_seconds == 86_400
 
 
 def test_an_empty_notification_is_no_events() -> None:

@@ -66,8 +66,10 @@ def both(events: list[CloudEvent], since: int, now: int) -> tuple[dict[str, Serv
     return inputs_from_events(events, CONFIG, since, now), fast
 
 
-def event(type_: str, subject: str, data: dict[str, Any], when: float, n: int) -> CloudEvent:
-    return new_event(type_, subject, data, source="test", time=at(when), id=f"e{n:05d}")
+def event(
+    type_: str, subject: str, data: dict[str, Any], when: float, n: int, source: str = "test"
+) -> CloudEvent:
+    return new_event(type_, subject, data, source=source, time=at(when), id=f"e{n:05d}")
 
 
 instants = st.floats(min_value=0, max_value=40_000, allow_nan=False).map(lambda x: round(x, 3))
@@ -134,7 +136,9 @@ def availability_events(draw: st.DrawFn) -> list[CloudEvent]:
             events.append(event(CHANGE, service, data, when, n))
         elif kind == "status":
             data = {"state": draw(st.sampled_from(["up", "down", "degraded"]))}
-            events.append(event(STATUS, service, data, when, n))
+            # Two monitors per service, each with its own state.
+            monitor = draw(st.sampled_from(["alert/1", "alert/2"]))
+            events.append(event(STATUS, service, data, when, n, monitor))
         else:
             start = draw(instants)
             end = draw(st.none() | instants.map(lambda x, s=start: s + x))
@@ -211,3 +215,22 @@ def test_a_service_without_evidence_is_not_observed() -> None:
     reference, fast = both([], start, start + 3_600)
     assert fast == reference
     assert fast["web"] == ServiceInputs("web")
+
+
+def test_each_monitor_keeps_its_own_state_from_before_the_window() -> None:
+    # Before the window (from 1,000 s): monitor 1 goes down at 100; monitor 2 goes down at
+    # 200 and up at 300, the service's last change before the window. Monitor 1 is still
+    # down, so its outage runs on into the window; monitor 2's ended before it and drops out.
+    down, up = {"state": "down"}, {"state": "up"}
+    events = [
+        event(STATUS, "web", down, 100, 1, "alert/1"),
+        event(STATUS, "web", down, 200, 2, "alert/2"),
+        event(STATUS, "web", up, 300, 3, "alert/2"),
+        event(STATUS, "web", up, 1_500, 4, "alert/1"),
+    ]
+    start = int(T0.timestamp())
+    reference, fast = both(events, start + 1_000, start + 2_000)
+    assert fast == reference
+    assert [(o.start - start, o.end and o.end - start) for o in fast["web"].outages] == [
+        (100, 1_500)
+    ]

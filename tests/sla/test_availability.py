@@ -121,6 +121,19 @@ def test_status_changes_make_full_and_partial_outages_and_repeats_do_not_reopen(
     ]
 
 
+def test_each_monitor_has_its_own_state_and_their_outages_are_unioned() -> None:
+    # Alert A is down 0-600 s, alert B 300-3,600 s on the same service. Each is its own state
+    # machine; one machine for both would take A's `up` at 600 as the end of the service's
+    # outage and drop B's remaining 3,000 s.
+    a = outages_from_status_changes([(0, "down"), (600, "up")])
+    b = outages_from_status_changes([(300, "down"), (3_600, "up")])
+    assert (a, b) == ([Outage(0, 600, source="status")], [Outage(300, 3_600, source="status")])
+    day = Interval(0, 86_400)
+    result = availability(ROUND_THE_CLOCK, day, [*a, *b], [], now=day.end)
+    # The union 0-3,600 s is one outage of 3,600 s.
+    assert (result.downtime_seconds, result.outages) == (3_600, 1)
+
+
 def test_unknown_status_state_is_an_invalid_event() -> None:
     with pytest.raises(InvalidEventError, match="sideways"):
         outages_from_status_changes([(0, "sideways")])

@@ -15,7 +15,13 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from collectors.probes import Clock, Publish, utc_now
-from collectors.receiver import WebhookNotFoundError, WebhookPayloadError, WebhookRequest
+from collectors.receiver import (
+    StoredBatch,
+    WebhookNotFoundError,
+    WebhookPayloadError,
+    WebhookRequest,
+)
+from collectors.webhooks.payload import first_problem
 from sla.config import HeartbeatConfig, ServiceConfig
 from sla.events import CloudEvent, EventType, ProbeData, new_event
 
@@ -130,7 +136,7 @@ class HeartbeatWebhook:
     path: str = HEARTBEAT_PATH
 
     def events(self, body: bytes, request: WebhookRequest) -> list[CloudEvent]:
-        """The probe event of one ping; records the ping with the watcher."""
+        """The probe event of one ping; the watcher records the ping once it is stored."""
         service_id = request.path_params["service"]
         name = request.path_params["check"]
         if not self.watcher.knows(service_id, name):
@@ -145,8 +151,10 @@ class HeartbeatWebhook:
             source=heartbeat_source(service_id, name),
             time=request.received_at,
         )
-        self.watcher.ping(service_id, name, request.received_at)
-        return [event]
+        # The ping counts once its event is stored: one answered 503 is retried by the job.
+        return StoredBatch(
+            [event], lambda: self.watcher.ping(service_id, name, request.received_at)
+        )
 
 
 def _parse_ping(body: bytes) -> HeartbeatPing:
@@ -155,9 +163,6 @@ def _parse_ping(body: bytes) -> HeartbeatPing:
     try:
         return HeartbeatPing.model_validate_json(body)
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"])
-        detail = f"{where}: {problem['msg']}" if where else problem["msg"]
         raise WebhookPayloadError(
-            f'expected an empty body or {{"ok": false, "error": "..."}}; {detail}'
+            f'expected an empty body or {{"ok": false, "error": "..."}}; {first_problem(exc)}'
         ) from None

@@ -6,23 +6,16 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import psutil
 
+from collectors.probes import Clock, Publish, utc_now
 from sla.config import HostCapacityConfig
 from sla.events import CapacityData, CloudEvent, EventType, new_event
 
 log = logging.getLogger(__name__)
-
-Publish = Callable[[CloudEvent], None]
-Clock = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -59,7 +52,7 @@ class HostCapacityCollector:
     """
 
     def __init__(
-        self, config: HostCapacityConfig, publish: Publish, clock: Clock = _utc_now
+        self, config: HostCapacityConfig, publish: Publish, clock: Clock = utc_now
     ) -> None:
         self._config = config
         self._publish = publish

@@ -6,21 +6,21 @@ import hashlib
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import httpx
+from pydantic import BaseModel, Field, ValidationError
 
+from collectors.probes import Clock, Publish, utc_now
+from collectors.webhooks.payload import first_problem
 from sla.config import PrometheusImportConfig, PrometheusQueryConfig
-from sla.errors import SlamonError, TransportError
+from sla.errors import ConfigError, SlamonError, TransportError
 from sla.events import CapacityData, CloudEvent, EventData, EventType, ProbeData, new_event
 
 log = logging.getLogger(__name__)
-
-Publish = Callable[[CloudEvent], None]
-Clock = Callable[[], datetime]
 
 # Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS_PER_RANGE = 10_000
@@ -44,8 +44,36 @@ class Sample:
     value: float
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
+class _Scalar(BaseModel):
+    result_type: Literal["scalar"] = Field(alias="resultType")
+    result: tuple[float, float]
+
+
+class _InstantSeries(BaseModel):
+    metric: dict[str, str]
+    value: tuple[float, float]
+
+
+class _Vector(BaseModel):
+    result_type: Literal["vector"] = Field(alias="resultType")
+    result: list[_InstantSeries]
+
+
+class _RangeSeries(BaseModel):
+    metric: dict[str, str]
+    values: list[tuple[float, float]]
+
+
+class _Matrix(BaseModel):
+    result_type: Literal["matrix"] = Field(alias="resultType")
+    result: list[_RangeSeries]
+
+
+class _Success(BaseModel):
+    """A successful reply of /api/v1/query or /api/v1/query_range with a numeric result."""
+
+    status: Literal["success"]
+    data: Annotated[_Scalar | _Vector | _Matrix, Field(discriminator="result_type")]
 
 
 class PrometheusImporter:
@@ -57,7 +85,7 @@ class PrometheusImporter:
     """
 
     def __init__(
-        self, config: PrometheusImportConfig, publish: Publish, clock: Clock = _utc_now
+        self, config: PrometheusImportConfig, publish: Publish, clock: Clock = utc_now
     ) -> None:
         self._config = config
         self._publish = publish
@@ -106,9 +134,11 @@ class PrometheusImporter:
         """Events of every query at each multiple of `step` seconds from `start` to `end`.
 
         Uses /api/v1/query_range in chunks Prometheus accepts; the caller publishes the events.
+        Raises PrometheusQueryError naming the query when Prometheus rejects one: a backfill
+        with a gap must fail, not look complete.
         """
         if step <= 0:
-            raise ValueError(f"step must be positive, got {step}")
+            raise ConfigError(f"the backfill step must be a positive number of seconds, got {step}")
         first = math.ceil(start.timestamp() / step) * step
         last = math.floor(end.timestamp() / step) * step
         for query in self._config.queries:
@@ -116,7 +146,12 @@ class PrometheusImporter:
             while chunk_start <= last:
                 chunk_end = min(last, chunk_start + (MAX_POINTS_PER_RANGE - 1) * step)
                 params = {"start": chunk_start, "end": chunk_end, "step": step}
-                samples = self._checked(query, "query_range", {"query": query.query, **params})
+                try:
+                    samples = self._samples("query_range", {"query": query.query, **params})
+                except PrometheusQueryError as exc:
+                    raise PrometheusQueryError(
+                        f"Prometheus query {query.name!r} failed: {exc}"
+                    ) from None
                 yield from self._events(query, samples)
                 chunk_start = chunk_end + step
 
@@ -144,7 +179,7 @@ class PrometheusImporter:
         """Call /api/v1/<endpoint> and flatten its result into samples."""
         try:
             response = self._client.get(f"/api/v1/{endpoint}", params=dict(params))
-            body: dict[str, Any] = response.json()
+            body: Any = response.json()
         except httpx.HTTPError as exc:
             raise PrometheusUnreachableError(
                 f"Prometheus at {self._config.url} is unreachable: {exc or type(exc).__name__}"
@@ -154,11 +189,22 @@ class PrometheusImporter:
                 f"{self._config.url} answered HTTP {response.status_code} without a Prometheus "
                 "API body; is the url the Prometheus server?"
             ) from None
-        if body.get("status") != "success":
+        if not isinstance(body, dict):
+            raise PrometheusQueryError(
+                f"unexpected reply, a JSON object was expected, not {type(body).__name__}"
+            )
+        if body.get("status") == "error":
             raise PrometheusQueryError(
                 f"{body.get('errorType', 'error')}: {body.get('error', 'no reason given')}"
             )
-        return _flatten(body["data"])
+        try:
+            reply = _Success.model_validate(body)
+        except ValidationError as exc:
+            raise PrometheusQueryError(
+                f"unexpected reply, a number, vector or matrix result was expected: "
+                f"{first_problem(exc)}"
+            ) from None
+        return _flatten(reply.data)
 
     def _events(self, query: PrometheusQueryConfig, samples: list[Sample]) -> Iterator[CloudEvent]:
         """One event per sample that names a service; the others are logged and skipped."""
@@ -179,23 +225,15 @@ class PrometheusImporter:
             )
 
 
-def _flatten(data: Mapping[str, Any]) -> list[Sample]:
+def _flatten(data: _Scalar | _Vector | _Matrix) -> list[Sample]:
     """Samples of a vector, matrix or scalar result."""
-    kind, result = data["resultType"], data["result"]
-    if kind == "scalar":
-        return [Sample({}, float(result[0]), float(result[1]))]
-    if kind == "vector":
-        return [
-            Sample(series["metric"], float(series["value"][0]), float(series["value"][1]))
-            for series in result
-        ]
-    if kind == "matrix":
-        return [
-            Sample(series["metric"], float(at), float(value))
-            for series in result
-            for at, value in series["values"]
-        ]
-    raise PrometheusQueryError(f"a {kind} result cannot become events; return numbers")
+    if isinstance(data, _Scalar):
+        return [Sample({}, *data.result)]
+    if isinstance(data, _Vector):
+        return [Sample(series.metric, *series.value) for series in data.result]
+    return [
+        Sample(series.metric, at, value) for series in data.result for at, value in series.values
+    ]
 
 
 def _probe(query: PrometheusQueryConfig, sample: Sample) -> EventData | None:

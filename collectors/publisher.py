@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import islice
 
 from collectors.spool import Spool, SpoolError, SpoolRecord
 from pipeline.transport import Producer, RecordRejectedError
@@ -27,8 +28,10 @@ DRAIN_BATCH = 500
 DRAIN_FLUSH_TIMEOUT_S = 10.0
 # The pause between attempts to reach Kafka again while it does not answer.
 RETRY_INTERVAL_S = 1.0
-# While the spool refuses events, one error per interval, with a count, is enough.
+# While the spool refuses events, or cannot be drained, one error per interval is enough.
 LOSS_LOG_INTERVAL_S = 10.0
+# Events `publish_all` sends before it waits for their delivery, which bounds its memory.
+PUBLISH_BATCH = 1_000
 
 ProducerFactory = Callable[[], Producer]
 """Makes a fresh producer: Kafka's idempotent one is useless after some failures."""
@@ -56,7 +59,9 @@ class EventPublisher:
         self._flush_timeout_s = flush_timeout_s
         self._clock = clock
         self._next_flush_at = clock() + flush_interval_s
-        # Producers are thread-safe; the flush schedule is not.
+        # Failed deliveries `flush` has raised for; periodic flushes only log theirs.
+        self._reported_failures = producer.failed_deliveries
+        # Producers are thread-safe; the flush schedule and the failure count are not.
         self._schedule = threading.Lock()
 
     @property
@@ -82,15 +87,44 @@ class EventPublisher:
             log.warning("events not delivered (%d so far): %s", self.failed_deliveries, exc)
 
     def flush(self) -> None:
-        """Block until every event published so far is delivered; raise if any was not."""
-        self._producer.flush()
+        """Block until every event published so far is delivered; raise if any was not.
+
+        Raises `TransportError` also for deliveries that failed before, which a periodic
+        flush of `publish` only logged: a batch caller must not report them as published.
+        """
+        try:
+            self._producer.flush()
+        finally:
+            failed = self.failed_deliveries
+            with self._schedule:
+                unreported, self._reported_failures = failed - self._reported_failures, failed
+        if unreported:
+            raise TransportError(f"{unreported} events were not delivered since the last flush")
 
     def publish_durably(self, events: Sequence[CloudEvent]) -> None:
         """Publish `events` and return once the transport acknowledged them all."""
         for event in events:
             record = record_of(event, self._prefix)
             self._producer.send(record.topic, record.key, record.value)
-        self._producer.flush()
+        self.flush()
+
+    def publish_all(self, events: Iterable[CloudEvent], batch: int = PUBLISH_BATCH) -> int:
+        """Publish `events` in batches of `batch`, each acknowledged before the next is sent.
+
+        Returns how many were published; raises `TransportError` at the first batch that was
+        not delivered in full, saying how many events before it were.
+        """
+        published = 0
+        iterator = iter(events)
+        while chunk := list(islice(iterator, batch)):
+            try:
+                self.publish_durably(chunk)
+            except TransportError as exc:
+                raise TransportError(
+                    f"events not delivered after {published} acknowledged ones: {exc}"
+                ) from exc
+            published += len(chunk)
+        return published
 
     def close(self) -> None:
         """Deliver what is queued and release the producer."""
@@ -149,6 +183,9 @@ class SpooledPublisher:
         self._next_loss_log_at = 0.0
         self._closing = threading.Event()
         self._drainer: threading.Thread | None = None
+        # The last drain attempt failed on the spool itself (not on Kafka): it keeps retrying.
+        self._drain_failing = False
+        self._next_drain_log_at = 0.0
         # Records left by an earlier run go out before anything new.
         self._spooling = len(spool) > 0
         if self._spooling:
@@ -158,6 +195,14 @@ class SpooledPublisher:
     def spooling(self) -> bool:
         """True while new events go to the spool rather than straight to Kafka."""
         return self._spooling
+
+    @property
+    def ready(self) -> bool:
+        """True while events can be taken: the spool has room and, if used, drains."""
+        if self._spool.pending_bytes >= self._spool.max_bytes or self._drain_failing:
+            return False
+        drainer = self._drainer
+        return not self._spooling or (drainer is not None and drainer.is_alive())
 
     @property
     def spooled(self) -> int:
@@ -317,11 +362,25 @@ class SpooledPublisher:
             self._drainer.start()
 
     def _drain(self) -> None:
-        try:
-            self._drain_spool()
-        except SpoolError:
-            # Events keep being spooled; they are drained by the next publisher of the spool.
-            log.exception("draining the spool %s stopped", self._spool.path)
+        """Drain until the spool is empty or the publisher closes, whatever the spool does."""
+        while not self._closing.is_set():
+            try:
+                self._drain_spool()
+                return
+            except SpoolError as exc:
+                # A failed ack (disk full writing the cursor) moved nothing: the same records
+                # are re-sent on the next attempt, and the store ignores the duplicates.
+                self._drain_failing = True
+                now = self._clock()
+                if now >= self._next_drain_log_at:
+                    self._next_drain_log_at = now + LOSS_LOG_INTERVAL_S
+                    log.error(
+                        "draining the spool %s failed, retrying every %gs: %s",
+                        self._spool.path,
+                        self._retry_interval_s,
+                        exc,
+                    )
+                self._closing.wait(self._retry_interval_s)
 
     def _drain_spool(self) -> None:
         """Re-send the spool in order until it is empty, then hand back to direct sends."""
@@ -333,6 +392,7 @@ class SpooledPublisher:
                     # Appends happen under the lock: an empty spool now stays empty.
                     if len(self._spool) == 0:
                         self._spooling = False
+                        self._drain_failing = False
                         self._drainer = None
                         self._next_flush_at = self._clock() + self._flush_interval_s
                         log.info(
@@ -362,6 +422,9 @@ class SpooledPublisher:
                 continue
             self._spool.ack(len(records))
             self._drained += len(records)
+            if self._drain_failing:
+                self._drain_failing = False
+                log.info("draining the spool %s works again", self._spool.path)
             batch = self._drain_batch
 
     def _resend(self, records: list[SpoolRecord]) -> None:

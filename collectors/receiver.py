@@ -1,4 +1,4 @@
-"""The one HTTP server every webhook plugs into: size limit, rate limit, auth, durable publish."""
+"""The one HTTP server every webhook plugs into: size limit, auth, rate limit, durable publish."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ PUBLISH_RETRY_AFTER_S = 5
 # On stop, requests in flight get this long to finish; their callers retry what was cut off.
 SHUTDOWN_TIMEOUT_S = 10.0
 STOP_POLL_S = 0.1
+# Client addresses whose failed authentications are tracked; beyond this, refilled ones go.
+MAX_TRACKED_ADDRESSES = 10_000
 
 _STATUS_CODES = {404: "not_found", 405: "method_not_allowed"}
 
@@ -44,6 +46,14 @@ class PartialBatch(list[CloudEvent]):
     def __init__(self, events: list[CloudEvent], skipped: int) -> None:
         super().__init__(events)
         self.skipped = skipped
+
+
+class StoredBatch(list[CloudEvent]):
+    """A webhook's events plus what it does once they are stored, and only then (not on 503)."""
+
+    def __init__(self, events: list[CloudEvent], on_stored: Callable[[], None]) -> None:
+        super().__init__(events)
+        self.on_stored = on_stored
 
 
 class WebhookPayloadError(SlamonError):
@@ -93,14 +103,63 @@ class TokenBucket:
 
     def take(self) -> float:
         """Take one token: 0 when granted, else the seconds until one is available."""
+        wait_s = self.wait_s()
+        if wait_s == 0:
+            self._tokens -= 1
+        return wait_s
+
+    def wait_s(self) -> float:
+        """The seconds until a token is available (0 when one is), without taking it."""
         now = self._monotonic()
         elapsed = now - self._updated
         self._tokens = min(self._burst, self._tokens + elapsed * self._per_second)
         self._updated = now
         if self._tokens >= 1:
-            self._tokens -= 1
             return 0.0
         return (1 - self._tokens) / self._per_second
+
+    @property
+    def full(self) -> bool:
+        """True when the bucket holds its whole burst: it remembers nothing."""
+        return self.wait_s() == 0 and self._tokens >= self._burst
+
+
+class FailedAuthLimiter:
+    """One token bucket per client address, charged for each failed authentication.
+
+    An address that spent its bucket is refused before its credentials are checked, so
+    guessing them goes no faster than the configured rate.
+    """
+
+    def __init__(
+        self, per_second: float, burst: int, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._per_second = per_second
+        self._burst = burst
+        self._monotonic = monotonic
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def wait_s(self, address: str) -> float:
+        """Seconds until `address` may try to authenticate again (0: now)."""
+        bucket = self._buckets.get(address)
+        return 0.0 if bucket is None else bucket.wait_s()
+
+    def failed(self, address: str) -> None:
+        """Charge `address` for one failed authentication."""
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            if len(self._buckets) >= MAX_TRACKED_ADDRESSES:
+                self._forget_refilled()
+            bucket = self._buckets[address] = TokenBucket(
+                self._per_second, self._burst, self._monotonic
+            )
+        bucket.take()
+
+    def _forget_refilled(self) -> None:
+        """Drop buckets that refilled; if none did, the oldest, so memory stays bounded."""
+        refilled = [address for address, bucket in self._buckets.items() if bucket.full]
+        for address in refilled or [next(iter(self._buckets))]:
+            del self._buckets[address]
 
 
 def error_response(
@@ -113,9 +172,12 @@ def error_response(
 class ReceiverServer:
     """Serves every webhook on `config.listen`, plus `/healthz` and `/readyz`.
 
-    A request is checked in order for size, rate and credentials, then mapped by its webhook
-    and handed to `publish_durably`; it gets 202 only after that returned. `publish_durably`
-    runs on one worker thread, one call at a time, in arrival order.
+    A request is checked in order for size, credentials and its sender's rate, then mapped by
+    its webhook and handed to `publish_durably`; it gets 202 only after that returned.
+    Only authenticated requests spend their sender's rate, so a flood of forged ones cannot
+    starve the real sender; failed authentications spend a bucket of the client address
+    instead, with the same rate. `publish_durably` runs on one worker thread, one call at a
+    time, in arrival order.
     """
 
     def __init__(
@@ -146,6 +208,7 @@ class ReceiverServer:
             webhook.source: TokenBucket(rate.per_second, rate.burst, monotonic)
             for webhook in webhooks
         }
+        self._failed_auth = FailedAuthLimiter(rate.per_second, rate.burst, monotonic)
         for source in sorted(self._buckets):
             if source not in self._authenticators and source not in config.allow_unauthenticated:
                 log.warning(
@@ -230,14 +293,17 @@ class ReceiverServer:
         if body is None:
             limit = self._config.max_body_bytes
             return _reject(request, source, 413, "too_large", f"body over {limit} bytes")
-        wait_s = self._buckets[source].take()
+        address = request.remote or "unknown"
+        wait_s = self._failed_auth.wait_s(address)
         if wait_s > 0:
-            retry_after = {"Retry-After": str(math.ceil(wait_s))}
-            message = "too many requests"
-            return _reject(request, source, 429, "rate_limited", message, headers=retry_after)
+            return _rate_limited(request, source, wait_s)
         if not self._authentic(source, request, body):
+            self._failed_auth.failed(address)
             # One answer for every failure, so a caller cannot probe which part was wrong.
             return _reject(request, source, 401, "unauthorized", "missing or invalid credentials")
+        wait_s = self._buckets[source].take()
+        if wait_s > 0:
+            return _rate_limited(request, source, wait_s)
         path_params = MappingProxyType(dict(request.match_info))
         context = WebhookRequest(path_params, request.query, request.headers, received_at)
         try:
@@ -257,6 +323,8 @@ class ReceiverServer:
                     "the events could not be stored; retry later",
                     {"Retry-After": str(PUBLISH_RETRY_AFTER_S)},
                 )
+        if isinstance(events, StoredBatch):
+            events.on_stored()
         answer: dict[str, object] = {"accepted": len(events), "ids": [e.id for e in events]}
         if isinstance(events, PartialBatch):
             answer["skipped"] = events.skipped
@@ -285,6 +353,11 @@ class ReceiverServer:
             raise RuntimeError("the receiver server is not running")
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._publish_durably, events)
+
+
+def _rate_limited(request: web.Request, source: str, wait_s: float) -> web.Response:
+    retry_after = {"Retry-After": str(math.ceil(wait_s))}
+    return _reject(request, source, 429, "rate_limited", "too many requests", headers=retry_after)
 
 
 def _reject(

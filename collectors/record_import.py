@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from collectors.import_files import csv_lines, file_kind, json_document
 from collectors.records import RecordKind, record_event, record_events
 from sla.errors import InvalidEventError, SlamonError
 from sla.events import CloudEvent
@@ -33,55 +33,38 @@ def import_records(
     path = Path(path)
     at = datetime.now(UTC) if received_at is None else received_at
     source = f"import/{path.name}"
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        events = _csv_events(path, kind, services, at, source)
-    elif suffix == ".json":
-        events = _json_events(path, kind, services, at, source)
-    else:
-        raise RecordImportError(
-            f"{path}: cannot import {suffix or 'a file without extension'}: "
-            "expected .csv (a header row, a record per row) or .json (an array of records)"
-        )
-    yield from events
+    read = _csv_events if file_kind(path, RecordImportError) == "csv" else _json_events
+    yield from read(path, kind, services, at, source)
 
 
 def _csv_events(
     path: Path, kind: RecordKind, services: Collection[str], received_at: datetime, source: str
 ) -> list[CloudEvent]:
     """One event per data row; the header names the record fields, an empty cell is absent."""
-    try:
-        # utf-8-sig: spreadsheet programs start their CSV exports with a byte order mark.
-        with path.open(newline="", encoding="utf-8-sig") as lines:
-            reader = csv.reader(lines)
-            header = _header(path, kind, next(reader, None))
-            events = []
-            for row in reader:
-                where = f"{path}: row {reader.line_num}"
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) > len(header):
-                    raise RecordImportError(
-                        f"{where}: {len(row)} cells but {len(header)} columns in the header"
-                    )
-                record = {name: cell.strip() for name, cell in zip(header, row, strict=False)}
-                try:
-                    event = record_event(
-                        kind,
-                        {name: cell for name, cell in record.items() if cell},
-                        services=services,
-                        received_at=received_at,
-                        source=source,
-                    )
-                except InvalidEventError as exc:
-                    raise RecordImportError(f"{where}: {exc.reason}") from None
-                events.append(event)
-    except OSError as exc:
-        raise RecordImportError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise RecordImportError(f"{path}: not UTF-8 text: {exc.reason}") from None
-    except csv.Error as exc:
-        raise RecordImportError(f"{path}: not valid CSV: {exc}") from None
+    events = []
+    with csv_lines(path, RecordImportError) as lines:
+        reader = csv.reader(lines)
+        header = _header(path, kind, next(reader, None))
+        for row in reader:
+            where = f"{path}: row {reader.line_num}"
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) > len(header):
+                raise RecordImportError(
+                    f"{where}: {len(row)} cells but {len(header)} columns in the header"
+                )
+            record = {name: cell.strip() for name, cell in zip(header, row, strict=False)}
+            try:
+                event = record_event(
+                    kind,
+                    {name: cell for name, cell in record.items() if cell},
+                    services=services,
+                    received_at=received_at,
+                    source=source,
+                )
+            except InvalidEventError as exc:
+                raise RecordImportError(f"{where}: {exc.reason}") from None
+            events.append(event)
     return events
 
 
@@ -111,12 +94,7 @@ def _json_events(
     path: Path, kind: RecordKind, services: Collection[str], received_at: datetime, source: str
 ) -> list[CloudEvent]:
     """The events of a JSON array of records (or of one record object)."""
-    try:
-        document = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise RecordImportError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-        raise RecordImportError(f"{path}: not JSON: {exc}") from None
+    document = json_document(path, RecordImportError)
     try:
         return record_events(
             kind, document, services=services, received_at=received_at, source=source

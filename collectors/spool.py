@@ -324,18 +324,23 @@ class Spool:
             if n == 0:
                 return
             segment, offset = self._peeked[n - 1]
-            del self._peeked[:n]
             while segment < self._tail and offset >= self._sizes[segment]:
                 segment, offset = segment + 1, 0
             try:
                 self._write_cursor(segment, offset)
-                for number in [number for number in self._sizes if number < segment]:
-                    self._segment(number).unlink()
-                    del self._sizes[number]
             except OSError as exc:
+                # Nothing moved: the same records can be peeked, re-sent and acked again.
                 raise SpoolError(f"cannot advance the spool {self.path}: {exc}") from exc
+            del self._peeked[:n]
             self._read = (segment, offset)
             self._records -= n
+            for number in [number for number in self._sizes if number < segment]:
+                del self._sizes[number]
+                try:
+                    self._segment(number).unlink()
+                except OSError:
+                    # Behind the cursor it is never read again; the next opening removes it.
+                    log.exception("spool %s: cannot remove %s", self.path, self._segment(number))
 
     def _write_cursor(self, segment: int, offset: int) -> None:
         """Replace the cursor atomically: a crash leaves the old or the new one, never half."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from collectors.webhooks.payload import FieldError
+from collectors.import_files import csv_lines, file_kind, json_document
+from collectors.webhooks.payload import FieldError, first_problem
 from collectors.webhooks.tickets import TicketRecordMapper
 from sla.config import TicketMapping
 from sla.errors import ConfigError
@@ -34,11 +34,8 @@ def load_ticket_mapping(path: str | Path) -> TicketMapping:
     try:
         return TicketMapping.model_validate({} if document is None else document)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'mapping'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise TicketImportError(f"{path}: invalid ticket mapping: {problems}") from None
+        problem = first_problem(exc, "mapping")
+        raise TicketImportError(f"{path}: invalid ticket mapping: {problem}") from None
 
 
 def import_tickets(
@@ -53,17 +50,10 @@ def import_tickets(
     """
     path = Path(path)
     mapper = TicketRecordMapper(mapping, SOURCE, services)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        events = _events(path, _csv_records(path, mapping), mapper, "column")
-    elif suffix == ".json":
-        events = _events(path, _json_records(path), mapper, "field")
+    if file_kind(path, TicketImportError) == "csv":
+        yield from _events(path, _csv_records(path, mapping), mapper, "column")
     else:
-        raise TicketImportError(
-            f"{path}: cannot import {suffix or 'a file without extension'}: expected .csv "
-            "(a header row, a record per row) or .json (an array of records)"
-        )
-    yield from events
+        yield from _events(path, _json_records(path), mapper, "field")
 
 
 def _events(
@@ -87,15 +77,11 @@ def _events(
 
 def _csv_records(path: Path, mapping: TicketMapping) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """Each data row with its line number (the header is line 1, as in a spreadsheet)."""
-    try:
-        # utf-8-sig: spreadsheet programs start their CSV exports with a byte order mark.
-        with path.open(newline="", encoding="utf-8-sig") as lines:
-            reader = csv.DictReader(lines)
-            _check_header(path, reader.fieldnames, mapping)
-            for record in reader:
-                yield reader.line_num, record
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise TicketImportError(f"{path}: cannot read the CSV export: {exc}") from None
+    with csv_lines(path, TicketImportError) as lines:
+        reader = csv.DictReader(lines)
+        _check_header(path, reader.fieldnames, mapping)
+        for record in reader:
+            yield reader.line_num, record
 
 
 def _check_header(path: Path, header: Collection[str] | None, mapping: TicketMapping) -> None:
@@ -121,10 +107,7 @@ def _check_header(path: Path, header: Collection[str] | None, mapping: TicketMap
 
 def _json_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """Each object of the top-level array with its 1-based position."""
-    try:
-        document = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError too
-        raise TicketImportError(f"{path}: cannot read the JSON export: {exc}") from None
+    document = json_document(path, TicketImportError)
     if not isinstance(document, list):
         raise TicketImportError(f"{path}: expected a JSON array of ticket records")
     for row, record in enumerate(document, start=1):

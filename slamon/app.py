@@ -220,10 +220,9 @@ class CollectorService:
         if self.watcher is not None:
             webhooks.append(HeartbeatWebhook(self.watcher))
         publisher = self.publisher
-        limit = config.spool.max_bytes
 
         def ready() -> bool:
-            return not isinstance(publisher, SpooledPublisher) or publisher.spool_bytes < limit
+            return not isinstance(publisher, SpooledPublisher) or publisher.ready
 
         return ReceiverServer(
             config.receivers, webhooks, publisher.publish_durably, ready=ready, base_dir=base_dir
@@ -473,11 +472,7 @@ def publish_events(
     """Publish events built by `record` or `import` and wait until they are acknowledged."""
     transport = transport or open_transport(config.transport)
     publisher = EventPublisher(transport.producer(), config.transport.topic_prefix)
-    published = 0
-    for event in events:
-        publisher.publish(event)
-        published += 1
-    publisher.flush()
+    published = publisher.publish_all(events)
     stored = _store_if_embedded(config, transport)
     console.print(
         f"published {published} events"

@@ -10,7 +10,7 @@ from typing import Final, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from collectors.receiver import PartialBatch, WebhookPayloadError, WebhookRequest
-from collectors.webhooks.payload import json_object, stable_event_id
+from collectors.webhooks.payload import first_problem, json_object, stable_event_id
 from sla.config import AlertmanagerConfig
 from sla.events import STATUS, CloudEvent, StatusData, new_event
 
@@ -73,7 +73,9 @@ class AlertmanagerWebhook:
         try:
             notification = Notification.model_validate(json_object(body))
         except ValidationError as exc:
-            raise WebhookPayloadError(_first_problem(exc)) from None
+            raise WebhookPayloadError(
+                f"not an Alertmanager version 4 notification: {first_problem(exc)}"
+            ) from None
         events = [
             self._event(alert, service, request.received_at)
             for alert in notification.alerts
@@ -120,15 +122,3 @@ class AlertmanagerWebhook:
             time=time,
             id=event_id,
         )
-
-
-def _first_problem(exc: ValidationError) -> str:
-    """The first validation problem of a notification, as `path: message`."""
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "body"
-    message = "required field missing" if error["type"] == "missing" else error["msg"]
-    if error["type"] != "missing":
-        shown = repr(error["input"])
-        message += f", got {shown if len(shown) <= 80 else shown[:77] + '...'}"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"not an Alertmanager version 4 notification: {where}: {message}{more}"

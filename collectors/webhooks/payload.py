@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
 
+from pydantic import ValidationError
+
 from collectors.receiver import WebhookPayloadError
 from sla.errors import SlamonError
 
@@ -24,6 +26,18 @@ class FieldError(SlamonError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+def first_problem(exc: ValidationError, whole: str = "body") -> str:
+    """The first problem of a validation error as `path: message`; `whole` names the root."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or whole
+    message = "required field missing" if error["type"] == "missing" else error["msg"]
+    if error["type"] != "missing":
+        shown = repr(error["input"])
+        message += f", got {shown if len(shown) <= 80 else shown[:77] + '...'}"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {message}{more}"
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -90,11 +104,11 @@ def instant(value: object, zone: tzinfo, path: str) -> datetime:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if abs(value) < _EPOCH_MILLIS_FROM:
-            return datetime.fromtimestamp(value, UTC)
-        # Whole milliseconds stay exact; value / 1000 would round through a float.
-        millis = round(value)
-        return datetime.fromtimestamp(millis // 1000, UTC).replace(microsecond=millis % 1000 * 1000)
+        try:
+            return _epoch(value)
+        # NaN, infinities and instants beyond year 9999 (or the platform's time_t).
+        except (ValueError, OverflowError, OSError):
+            raise FieldError(path, f"timestamp out of range: {value!r}") from None
     if not isinstance(value, str):
         raise FieldError(path, f"expected a timestamp, got {value!r}")
     try:
@@ -104,7 +118,19 @@ def instant(value: object, zone: tzinfo, path: str) -> datetime:
             path, f"expected a timestamp such as 2026-03-01T12:00:00Z, got {value!r}"
         ) from None
     aware = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
-    return aware.astimezone(UTC)
+    try:
+        return aware.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise FieldError(path, f"timestamp out of range: {value!r}") from None
+
+
+def _epoch(value: float) -> datetime:
+    """The UTC datetime of epoch seconds, or milliseconds from `_EPOCH_MILLIS_FROM` on."""
+    if abs(value) < _EPOCH_MILLIS_FROM:
+        return datetime.fromtimestamp(value, UTC)
+    # Whole milliseconds stay exact; value / 1000 would round through a float.
+    millis = round(value)
+    return datetime.fromtimestamp(millis // 1000, UTC).replace(microsecond=millis % 1000 * 1000)
 
 
 def stable_event_id(*parts: str) -> str:

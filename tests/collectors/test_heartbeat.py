@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from collectors.heartbeat import HeartbeatWatcher, HeartbeatWebhook
 from collectors.receiver import ReceiverServer
 from sla.config import ReceiversConfig, ServiceConfig
+from sla.errors import TransportError
 from sla.events import CloudEvent, ProbeData
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -156,17 +157,25 @@ class Pinger:
 
 
 def through_receiver(
-    call: Callable[[Pinger], Awaitable[None]], monkeypatch: pytest.MonkeyPatch
+    call: Callable[[Pinger], Awaitable[None]],
+    monkeypatch: pytest.MonkeyPatch,
+    store_down: bool = False,
 ) -> None:
-    """Run `call` against a receiver serving the heartbeat route, started with `start()`."""
+    """Run `call` against a receiver serving the heartbeat route; `store_down` refuses events."""
     monkeypatch.setenv("TEST_HEARTBEAT_TOKEN", TOKEN)
     clock, published = Clock(), list[CloudEvent]()
     watcher = HeartbeatWatcher([BILLING], published.append, clock)
     config = ReceiversConfig(
         listen="127.0.0.1:0", auth={"heartbeat": {"token_env": "TEST_HEARTBEAT_TOKEN"}}
     )
+
+    def publish_durably(events: list[CloudEvent]) -> None:
+        if store_down:
+            raise TransportError("Kafka is unreachable and the spool is full")
+        published.extend(events)
+
     server = ReceiverServer(
-        config, [HeartbeatWebhook(watcher)], published.extend, ready=lambda: True, clock=clock
+        config, [HeartbeatWebhook(watcher)], publish_durably, ready=lambda: True, clock=clock
     )
 
     async def serve() -> None:
@@ -235,3 +244,15 @@ def test_unknown_heartbeat_bad_body_and_missing_token(monkeypatch: pytest.Monkey
         assert hb.published == []
 
     through_receiver(call, monkeypatch)
+
+
+def test_a_ping_answered_503_does_not_move_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def call(hb: Pinger) -> None:
+        hb.clock.at(80)
+        response = await hb.client.post(hb.url + "/heartbeat/billing/nightly-export")
+        assert response.status_code == 503
+        # The job was told to retry, so its ping does not count: the miss stays due at 90 s.
+        hb.clock.at(90)
+        assert [probe(event) for event in hb.watcher.tick()] == [missed(90)]
+
+    through_receiver(call, monkeypatch, store_down=True)

@@ -40,3 +40,25 @@ def test_events_go_to_their_family_topic_keyed_by_service() -> None:
         ("demo.availability", b"checkout", probe.id),
         ("demo.capacity", b"payments", sample.id),
     }
+
+
+def test_publish_all_sends_every_event_in_acknowledged_batches() -> None:
+    transport = EmbeddedTransport()
+    transport.ensure_topics(["demo.availability"])
+    publisher = EventPublisher(transport.producer(), "demo")
+    events = [
+        new_event(
+            EventType.PROBE,
+            "checkout",
+            {"check": "health", "ok": True, "latency_ms": 12.5},
+            source="collector/http/checkout-health",
+            time=AT,
+            id=f"probe-{n}",
+        )
+        for n in range(5)
+    ]
+    # Five events in batches of two: 2 + 2 + 1, all published, in order.
+    assert publisher.publish_all(iter(events), batch=2) == 5
+    consumer = transport.consumer("test", ["demo.availability"])
+    messages = consumer.poll_batch(10, timeout_s=1.0)
+    assert [parse_event(m.value).id for m in messages] == [f"probe-{n}" for n in range(5)]

@@ -329,6 +329,27 @@ def test_requests_beyond_the_burst_get_429_with_retry_after(serve: Serve) -> Non
     assert len(receiver.sink.stored()) == 3
 
 
+def test_forged_requests_spend_their_address_budget_not_the_senders(serve: Serve) -> None:
+    receiver = serve(receivers_config(rate_limit={"per_second": 0.01, "burst": 2}))
+    path, body = "/webhooks/status/checkout", b'{"states": ["down"]}'
+    good = {"Authorization": f"Bearer {TOKEN}"}
+    # The attacker calls from another loopback address than the real sender (127.0.0.1).
+    attacker = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    with attacker:
+        forged = [
+            attacker.post(receiver.url + path, content=body, headers={"Authorization": "Bearer x"})
+            for _ in range(4)
+        ]
+        # Two failures use up its burst of 2; then even a right guess is refused unchecked.
+        assert [r.status_code for r in forged] == [401, 401, 429, 429]
+        assert forged[-1].headers["Retry-After"] == "100"
+        assert attacker.post(receiver.url + path, content=body, headers=good).status_code == 429
+    # The sender's own burst of 2 is untouched by all that, and only then runs out.
+    answers = [receiver.post(path, body, headers=good).status_code for _ in range(3)]
+    assert answers == [202, 202, 429]
+    assert len(receiver.sink.stored()) == 2
+
+
 def test_token_bucket_refills_at_the_configured_rate() -> None:
     now = [0.0]
     bucket = TokenBucket(per_second=2.0, burst=3, monotonic=lambda: now[0])

@@ -54,7 +54,7 @@ def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
 
 def test_a_history_csv_is_one_event_per_row_in_its_time_zone() -> None:
     mapping = load_ticket_mapping(PAYLOADS / "tickets_history.yaml")
-    chk = {"ticket_id": "CHK-7", "kind": "incident"}
+    chk: dict[str, Any] = {"ticket_id": "CHK-7", "kind": "incident"}
     # Berlin is UTC+1 in February: 08:00 local is 07:00Z; the offset in the last row wins.
     assert rows(PAYLOADS / "tickets_history.csv", mapping) == [
         ("checkout", at(3, 7), TicketData(**chk, priority="P2", status="new")),
@@ -74,7 +74,12 @@ def test_a_history_csv_is_one_event_per_row_in_its_time_zone() -> None:
 
 def test_a_summary_csv_expands_into_the_ticket_lifecycle() -> None:
     mapping = load_ticket_mapping(PAYLOADS / "tickets_summary.yaml")
-    inc = {"ticket_id": "INC-100", "kind": "incident", "priority": "P1", "customer": "retail"}
+    inc: dict[str, Any] = {
+        "ticket_id": "INC-100",
+        "kind": "incident",
+        "priority": "P1",
+        "customer": "retail",
+    }
     assert rows(PAYLOADS / "tickets_summary.csv", mapping) == [
         ("checkout", at(10, 10), TicketData(**inc, status="new")),
         ("checkout", at(10, 10, 12), TicketData(**inc, status="in_progress", responded=True)),
@@ -90,7 +95,7 @@ def test_a_summary_csv_expands_into_the_ticket_lifecycle() -> None:
 
 
 def test_a_json_array_of_nested_records() -> None:
-    chk = {"ticket_id": "CHK-9", "kind": "incident", "priority": "P2"}
+    chk: dict[str, Any] = {"ticket_id": "CHK-9", "kind": "incident", "priority": "P2"}
     # updated 1770112800000 ms is 2026-02-03T10:00:00Z.
     assert rows(PAYLOADS / "tickets.json", JSON_MAPPING) == [
         ("checkout", at(3, 10), TicketData(**chk, status="open")),
@@ -109,6 +114,7 @@ JSON_ROW = (
     '{"Issue key": "CHK-1", "Service": "checkout", "Priority": "P2", "Status": "New", '
     '"Updated": "2026-02-03 08:00"}'
 )
+UPDATED = '"2026-02-03 08:00"'
 
 
 @pytest.mark.parametrize(
@@ -135,11 +141,26 @@ JSON_ROW = (
             HEADER.replace("Priority", "Prio"),
             "bad.csv: row 1: no column 'Priority' (mapped by priority); the columns are ",
         ),
+        (
+            "bad.csv",
+            HEADER + "CHK-1,checkout,P2,New,99999999999999999999,\n",
+            "bad.csv: row 2, column 'Updated': timestamp out of range: 99999999999999999999",
+        ),
+        (
+            "bad.json",
+            f"[{JSON_ROW}, {JSON_ROW.replace(UPDATED, 'NaN')}]",
+            "bad.json: row 2, field 'Updated': timestamp out of range: nan",
+        ),
+        (
+            "bad.json",
+            f"[{JSON_ROW.replace(UPDATED, '1e300')}]",
+            "bad.json: row 1, field 'Updated': timestamp out of range: 1e+300",
+        ),
         ("empty.csv", "", "empty.csv: empty file: expected a header row"),
         ("bad.txt", "", "bad.txt: cannot import .txt: expected .csv"),
         ("bad.json", '{"key": "CHK-1"}', "bad.json: expected a JSON array of ticket records"),
         ("bad.json", f"[{JSON_ROW}, 7]", "bad.json: row 2: expected an object, got 7"),
-        ("bad.json", "[", "bad.json: cannot read the JSON export: "),
+        ("bad.json", "[", "bad.json: not JSON: "),
     ],
 )
 def test_a_bad_export_names_file_row_and_column(
@@ -166,7 +187,7 @@ def test_nothing_is_yielded_before_the_whole_file_is_checked(tmp_path: Path) -> 
     ("text", "message"),
     [
         ("status_map: {Done: finished}\n", "status_map.Done: Input should be 'new', "),
-        ("summary: {resolved: done}\n", "summary.created: Field required"),
+        ("summary: {resolved: done}\n", "summary.created: required field missing"),
         ("ticket_id: [\n", "cannot read the ticket mapping: "),
         ("tiket_id: key\n", "tiket_id: Extra inputs are not permitted"),
     ],

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
 from collectors.receiver import WebhookPayloadError, WebhookRequest
 from collectors.webhooks.payload import stable_event_id
 from collectors.webhooks.tickets import TicketWebhook, ticket_webhooks
-from sla.config import SlamonConfig, TicketMappings
+from sla.config import ReceiversConfig, SlamonConfig, TicketMappings
 from sla.events import EventType, TicketData
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -328,3 +329,30 @@ def test_a_bad_mapping_is_reported_at_its_field(tickets: dict[str, Any], locatio
         SlamonConfig.model_validate({"receivers": {"tickets": tickets}})
     [error] = caught.value.errors()
     assert ".".join(str(part) for part in error["loc"]) == f"receivers.tickets.{location}"
+
+
+@pytest.mark.parametrize(
+    ("changed_at", "shown"),
+    [
+        ("NaN", "nan"),
+        ("Infinity", "inf"),
+        ("1e300", "1e+300"),
+        ('"99999999999999999999"', "99999999999999999999"),
+        ('"0001-01-01T00:00:00+01:00"', "'0001-01-01T00:00:00+01:00'"),
+    ],
+)
+def test_a_timestamp_out_of_range_is_422_naming_the_field(
+    start_receiver: Any, changed_at: str, shown: str
+) -> None:
+    config = ReceiversConfig.model_validate(
+        {"listen": "127.0.0.1:0", "allow_unauthenticated": ["generic"]}
+    )
+    receiver = start_receiver(config, [GENERIC], REQUEST.received_at, "slamon")
+    raw = (PAYLOADS / "generic_ticket.json").read_text()
+    # Python's JSON reader, like many senders' writers, takes NaN and Infinity as numbers.
+    document = raw.replace('"2026-03-03T08:15:00+01:00"', changed_at)
+    answer = httpx.post(f"{receiver.url}/webhooks/generic", content=document)
+    # 422, not 500: the sender must not retry a payload that can never be mapped.
+    assert answer.status_code == 422
+    assert answer.json()["error"] == f"changed_at: timestamp out of range: {shown}"
+    assert receiver.stored() == []

@@ -168,95 +168,17 @@ def record_events(
     return events
 
 
-def record_change(
-    *,
-    service: str,
-    change_id: str,
-    kind: str,
-    status: str,
-    start: str | datetime,
-    end: str | datetime,
-    caused_incident: str | None = None,
-    time: str | datetime | None = None,
-    services: Collection[str],
-    received_at: datetime | None = None,
-) -> CloudEvent:
-    """The `slamon.change.v1` event of `slamon record change`; `time` defaults to now."""
-    record = {
-        "service": service,
-        "change_id": change_id,
-        "kind": kind,
-        "status": status,
-        "start": start,
-        "end": end,
-        "caused_incident": caused_incident,
-        "time": time,
-    }
-    return _cli_event(RecordKind.CHANGE, record, services, received_at)
-
-
-def record_continuity(
-    *,
-    service: str,
-    test_id: str,
-    scenario: str,
-    invoked_at: str | datetime,
-    restored_at: str | datetime,
-    data_restored_to: str | datetime,
-    outcome: str,
-    time: str | datetime | None = None,
-    services: Collection[str],
-    received_at: datetime | None = None,
-) -> CloudEvent:
-    """The `slamon.continuity.v1` event of `slamon record continuity`; `time` defaults to now."""
-    record = {
-        "service": service,
-        "test_id": test_id,
-        "scenario": scenario,
-        "invoked_at": invoked_at,
-        "restored_at": restored_at,
-        "data_restored_to": data_restored_to,
-        "outcome": outcome,
-        "time": time,
-    }
-    return _cli_event(RecordKind.CONTINUITY, record, services, received_at)
-
-
-def record_maintenance(
-    *,
-    service: str,
-    window_id: str,
-    start: str | datetime,
-    end: str | datetime,
-    reason: str,
-    change_ref: str | None = None,
-    time: str | datetime | None = None,
-    services: Collection[str],
-    received_at: datetime | None = None,
-) -> CloudEvent:
-    """The `slamon.maintenance.v1` event of `slamon record maintenance`; `time` defaults to now."""
-    record = {
-        "service": service,
-        "window_id": window_id,
-        "start": start,
-        "end": end,
-        "reason": reason,
-        "change_ref": change_ref,
-        "time": time,
-    }
-    return _cli_event(RecordKind.MAINTENANCE, record, services, received_at)
-
-
-def _cli_event(
+def record_from_cli(
     kind: RecordKind,
-    record: Mapping[str, object],
+    fields: Mapping[str, object],
+    *,
     services: Collection[str],
-    received_at: datetime | None,
+    received_at: datetime | None = None,
 ) -> CloudEvent:
-    """The event of a record typed on the command line."""
+    """The event of `slamon record <kind>` from the typed fields; `time` defaults to now."""
     return record_event(
         kind,
-        record,
+        {name: value for name, value in fields.items() if value is not None},
         services=services,
         received_at=datetime.now(UTC) if received_at is None else received_at,
         source=CLI_SOURCE,

@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from collectors.prometheus_import import PrometheusImporter
 from collectors.record_import import import_records
-from collectors.records import RecordKind, record_change, record_continuity, record_maintenance
+from collectors.records import RecordKind, record_from_cli
 from collectors.ticket_import import import_tickets, load_ticket_mapping
 from dashboards.build import write_provisioning
 from dashboards.common import PIPELINE_UID, SERVICE_UID
@@ -256,15 +256,18 @@ def record_change_command(
 ) -> None:
     """Record the state of a change."""
     loaded = _load(config, bootstrap)
-    event = record_change(
-        service=service,
-        change_id=change_id,
-        kind=kind,
-        status=status,
-        start=start,
-        end=end,
-        caused_incident=caused_incident,
-        time=at,
+    event = record_from_cli(
+        RecordKind.CHANGE,
+        {
+            "service": service,
+            "change_id": change_id,
+            "kind": kind,
+            "status": status,
+            "start": start,
+            "end": end,
+            "caused_incident": caused_incident,
+            "time": at,
+        },
         services=_services(loaded),
     )
     publish_events(loaded, [event], console)
@@ -287,15 +290,18 @@ def record_continuity_command(
 ) -> None:
     """Record a continuity (disaster recovery) test."""
     loaded = _load(config, bootstrap)
-    event = record_continuity(
-        service=service,
-        test_id=test_id,
-        scenario=scenario,
-        invoked_at=invoked_at,
-        restored_at=restored_at,
-        data_restored_to=data_restored_to,
-        outcome=outcome,
-        time=at,
+    event = record_from_cli(
+        RecordKind.CONTINUITY,
+        {
+            "service": service,
+            "test_id": test_id,
+            "scenario": scenario,
+            "invoked_at": invoked_at,
+            "restored_at": restored_at,
+            "data_restored_to": data_restored_to,
+            "outcome": outcome,
+            "time": at,
+        },
         services=_services(loaded),
     )
     publish_events(loaded, [event], console)
@@ -317,14 +323,17 @@ def record_maintenance_command(
 ) -> None:
     """Record a planned maintenance window (excluded from agreed service time)."""
     loaded = _load(config, bootstrap)
-    event = record_maintenance(
-        service=service,
-        window_id=window_id,
-        start=start,
-        end=end,
-        reason=reason,
-        change_ref=change_ref,
-        time=at,
+    event = record_from_cli(
+        RecordKind.MAINTENANCE,
+        {
+            "service": service,
+            "window_id": window_id,
+            "start": start,
+            "end": end,
+            "reason": reason,
+            "change_ref": change_ref,
+            "time": at,
+        },
         services=_services(loaded),
     )
     publish_events(loaded, [event], console)

@@ -9,11 +9,9 @@ import pytest
 from collectors.records import (
     CLI_SOURCE,
     RecordKind,
-    record_change,
-    record_continuity,
     record_event,
     record_events,
-    record_maintenance,
+    record_from_cli,
 )
 from sla.errors import InvalidEventError
 from sla.events import ChangeData, ContinuityData, EventType, MaintenanceData, parse_event
@@ -52,14 +50,17 @@ def reason_of(record: object, kind: RecordKind = RecordKind.CHANGE) -> tuple[str
 
 
 def test_cli_change_becomes_a_change_event_at_receipt_time() -> None:
-    event = record_change(
-        service="checkout",
-        change_id="CHG-1",
-        kind="normal",
-        status="implemented",
-        start="2026-03-01T22:00:00Z",
-        end="2026-03-01T23:30:00+01:00",
-        caused_incident="INC-7",
+    event = record_from_cli(
+        RecordKind.CHANGE,
+        {
+            "service": "checkout",
+            "change_id": "CHG-1",
+            "kind": "normal",
+            "status": "implemented",
+            "start": "2026-03-01T22:00:00Z",
+            "end": "2026-03-01T23:30:00+01:00",
+            "caused_incident": "INC-7",
+        },
         services=SERVICES,
         received_at=RECEIVED,
     )
@@ -82,15 +83,18 @@ def test_cli_change_becomes_a_change_event_at_receipt_time() -> None:
 
 
 def test_cli_continuity_and_maintenance_with_explicit_time() -> None:
-    test = record_continuity(
-        service="payments",
-        test_id="DR-2026-Q1",
-        scenario="region-failover",
-        invoked_at="2026-02-10T09:00:00Z",
-        restored_at="2026-02-10T11:15:00Z",
-        data_restored_to="2026-02-10T08:50:00Z",
-        outcome="passed",
-        time="2026-02-10T12:00:00Z",
+    test = record_from_cli(
+        RecordKind.CONTINUITY,
+        {
+            "service": "payments",
+            "test_id": "DR-2026-Q1",
+            "scenario": "region-failover",
+            "invoked_at": "2026-02-10T09:00:00Z",
+            "restored_at": "2026-02-10T11:15:00Z",
+            "data_restored_to": "2026-02-10T08:50:00Z",
+            "outcome": "passed",
+            "time": "2026-02-10T12:00:00Z",
+        },
         services=SERVICES,
     )
     assert test.type == EventType.CONTINUITY
@@ -100,13 +104,16 @@ def test_cli_continuity_and_maintenance_with_explicit_time() -> None:
     assert test.data.restored_at - test.data.invoked_at == timedelta(hours=2, minutes=15)
     assert test.data.invoked_at - test.data.data_restored_to == timedelta(minutes=10)
 
-    window = record_maintenance(
-        service="checkout",
-        window_id="MW-12",
-        start=datetime(2026, 3, 7, 2, 0, tzinfo=UTC),
-        end=datetime(2026, 3, 7, 4, 0, tzinfo=UTC),
-        reason="database upgrade",
-        change_ref="CHG-1",
+    window = record_from_cli(
+        RecordKind.MAINTENANCE,
+        {
+            "service": "checkout",
+            "window_id": "MW-12",
+            "start": datetime(2026, 3, 7, 2, 0, tzinfo=UTC),
+            "end": datetime(2026, 3, 7, 4, 0, tzinfo=UTC),
+            "reason": "database upgrade",
+            "change_ref": "CHG-1",
+        },
         services=SERVICES,
         received_at=RECEIVED,
     )
@@ -122,12 +129,15 @@ def test_cli_continuity_and_maintenance_with_explicit_time() -> None:
 
 def test_cli_time_defaults_to_now() -> None:
     before = datetime.now(UTC)
-    event = record_maintenance(
-        service="checkout",
-        window_id="MW-1",
-        start="2026-03-07T02:00:00Z",
-        end="2026-03-07T04:00:00Z",
-        reason="patching",
+    event = record_from_cli(
+        RecordKind.MAINTENANCE,
+        {
+            "service": "checkout",
+            "window_id": "MW-1",
+            "start": "2026-03-07T02:00:00Z",
+            "end": "2026-03-07T04:00:00Z",
+            "reason": "patching",
+        },
         services=SERVICES,
     )
     assert before <= event.time <= datetime.now(UTC)

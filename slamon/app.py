@@ -59,7 +59,10 @@ class PipelineService:
         transport: Transport,
         registry: CollectorRegistry,
         clock: Clock = time.time,
+        *,
+        write_reports: bool = True,
     ) -> None:
+        """`write_reports` is off for services that only store a backlog and close again."""
         Path(config.store.path).parent.mkdir(parents=True, exist_ok=True)
         self.store = EventStore(config.store.path)
         self._clock = clock
@@ -68,7 +71,7 @@ class PipelineService:
         self.levels = ServiceLevelCollector()
         registry.register(self.levels)
         self.view = ServiceLevelView(self.store, config)
-        self.reporter = MonthlyReporter(config, self.store)
+        self.reporter = MonthlyReporter(config, self.store) if write_reports else None
         self._recompute_interval = config.pipeline.recompute_interval
         self._next_recompute = 0.0
         self.loop = IngestLoop(
@@ -101,7 +104,8 @@ class PipelineService:
         at = self._clock() if now is None else now
         self.levels.update(self.view.compute(int(at)))
         self._next_recompute = at + self._recompute_interval
-        self.reporter.maybe_write(int(at))
+        if self.reporter is not None:
+            self.reporter.maybe_write(int(at))
 
     def run(self, stop: threading.Event) -> None:
         """Ingest until `stop` is set; the batch in progress is finished first."""
@@ -117,8 +121,10 @@ class PipelineService:
         return stored
 
     def close(self) -> None:
-        """Leave the consumer group and close the store."""
+        """Leave the consumer group, let a pack in progress finish, and close the store."""
         self.loop.close()
+        if self.reporter is not None:
+            self.reporter.wait()
         self.store.close()
 
 
@@ -155,6 +161,11 @@ class MonthlyReporter:
             target=self._write, args=(month, now, done), name="monthly-report", daemon=True
         )
         self._writing.start()
+
+    def wait(self) -> None:
+        """Block until a pack being written is done (it reads the store)."""
+        if self._writing is not None:
+            self._writing.join()
 
     def _write(self, month: str, now: int, done: Path) -> None:
         try:
@@ -456,7 +467,7 @@ def _store_if_embedded(config: SlamonConfig, transport: Transport) -> int | None
     """With the embedded transport no other process consumes: store what was published."""
     if config.transport.kind != "embedded":
         return None
-    service = PipelineService(config, transport, CollectorRegistry())
+    service = PipelineService(config, transport, CollectorRegistry(), write_reports=False)
     try:
         return service.drain()
     finally:
@@ -533,7 +544,7 @@ def run_demo(
         history = list(generate_history(live, now=datetime.now(UTC), months=7))
         publisher = EventPublisher(transport.producer(), live.transport.topic_prefix)
         publish_history(history, publisher, console, len(history))
-        loader = PipelineService(live, transport, CollectorRegistry())
+        loader = PipelineService(live, transport, CollectorRegistry(), write_reports=False)
         try:
             with console.status("storing history and computing service levels"):
                 stored = loader.drain()

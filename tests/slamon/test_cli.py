@@ -118,6 +118,7 @@ def test_demo_serves_every_service_and_stops_on_ctrl_c(
     port = free_port()
     demo["store"]["path"] = str(tmp_path / "demo.duckdb")
     demo["exporter"]["listen"] = f"127.0.0.1:{port}"
+    demo["reports"] = {"enabled": True, "out_dir": str(tmp_path / "reports"), "pdf": False}
     config = tmp_path / "demo.yaml"
     config.write_text(yaml.safe_dump(demo))
     services = {service["id"] for service in demo["services"]}
@@ -137,10 +138,22 @@ def test_demo_serves_every_service_and_stops_on_ctrl_c(
     # Three months of history: every event family was ingested, not just live probes.
     for event_type in ("probe", "outage", "maintenance", "capacity", "ticket", "change"):
         assert samples[f'slamon_events_ingested_total{{type="slamon.{event_type}.v1"}}'] > 0
+    # The pipeline writes last month's review pack by itself, once per customer.
+    wait_for(
+        lambda: len(list((tmp_path / "reports").glob(".written-*"))) == 1,
+        60,
+        "the monthly review pack",
+        process,
+    )
     process.proc.send_signal(signal.SIGINT)
     assert process.proc.wait(timeout=30) == 0, process.output()
     assert f"http://127.0.0.1:{port}/metrics" in process.output()
     assert "Service levels, month to date" in process.output()
+    assert "failed" not in process.output()
+    customers = {s["customer"] for s in demo["services"]}
+    packs = [p for p in (tmp_path / "reports").iterdir() if p.is_dir()]
+    assert len(packs) == len(customers)
+    assert all((pack / "review.html").exists() for pack in packs)
 
 
 def test_run_stops_by_itself_after_its_duration(

@@ -35,43 +35,31 @@ def pipeline_health_dashboard() -> grafana.Dashboard:
         .timezone("browser")
         .with_row(grafana.Row("Now"))
         .with_panel(
-            stat.Panel()
-            .title("Since last batch")
+            _now_stat(
+                "Since last batch",
+                "time() - max(slamon_pipeline_last_batch_timestamp_seconds)",
+                thresholds("green", (300, "orange"), (900, "red")),
+            )
             .description("Seconds since the pipeline last stored a batch.")
-            .datasource(DATASOURCE)
-            .with_target(instant("time() - max(slamon_pipeline_last_batch_timestamp_seconds)"))
             .unit("s")
-            .thresholds(thresholds("green", (300, "orange"), (900, "red")))
-            .color_mode(BigValueColorMode.BACKGROUND)
-            .reduce_options(last_value())
-            .height(4)
-            .span(8)
         )
         .with_panel(
-            stat.Panel()
-            .title("Lag")
+            _now_stat(
+                "Lag",
+                "max(slamon_pipeline_lag_seconds)",
+                thresholds("green", (60, "orange"), (300, "red")),
+            )
             .description("From the newest event's time in the last batch to its storage.")
-            .datasource(DATASOURCE)
-            .with_target(instant("max(slamon_pipeline_lag_seconds)"))
             .unit("s")
-            .thresholds(thresholds("green", (60, "orange"), (300, "red")))
-            .color_mode(BigValueColorMode.BACKGROUND)
-            .reduce_options(last_value())
-            .height(4)
-            .span(8)
         )
         .with_panel(
-            stat.Panel()
-            .title("Rejected (last hour)")
-            .datasource(DATASOURCE)
-            .with_target(instant("sum(increase(slamon_events_rejected_total[1h]))"))
+            _now_stat(
+                "Rejected (last hour)",
+                "sum(increase(slamon_events_rejected_total[1h]))",
+                thresholds("green", (1, "orange")),
+            )
             .unit("none")
             .decimals(0)
-            .thresholds(thresholds("green", (1, "orange")))
-            .color_mode(BigValueColorMode.BACKGROUND)
-            .reduce_options(last_value())
-            .height(4)
-            .span(8)
         )
         .with_row(grafana.Row("Flow"))
         .with_panel(
@@ -131,4 +119,19 @@ def pipeline_health_dashboard() -> grafana.Dashboard:
             .height(8)
             .span(12)
         )
+    )
+
+
+def _now_stat(title: str, expr: str, levels: grafana.ThresholdsConfig) -> stat.Panel:
+    """One of the "Now" row's three stat panels: the latest value, coloured by `levels`."""
+    return (
+        stat.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .with_target(instant(expr))
+        .thresholds(levels)
+        .color_mode(BigValueColorMode.BACKGROUND)
+        .reduce_options(last_value())
+        .height(4)
+        .span(8)
     )

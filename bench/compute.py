@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -27,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import polars as pl
 import yaml
 from rich.console import Console
 
+from bench.common import machine, machine_lines, write_section
 from pipeline.engine import inputs_from_store
 from pipeline.store import EventStore
 from sla.calendar import Calendars
@@ -114,32 +113,6 @@ def measure(kind: str, store: Path, config: Path, repeat: int) -> dict[str, Any]
     }
 
 
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    memory_kib = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal:")
-    )
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu,
-        "memory_bytes": memory_kib * 1024,
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-        "polars": pl.__version__,
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-
-
 def event_counts(store: Path) -> dict[str, int]:
     """Stored events per type."""
     with duckdb.connect(str(store), read_only=True) as con:
@@ -151,13 +124,11 @@ def event_counts(store: Path) -> dict[str, int]:
 
 def report(store: Path, config: Path, repeat: int) -> dict[str, Any]:
     """Both measurements, the ratio and the verdict against the goals."""
-    load = os.getloadavg()
     baseline = measure("baseline", store, config, repeat)
     full = measure("full", store, config, repeat)
     ratio = full["best_seconds"] / baseline["best_seconds"]
     return {
         "machine": machine(),
-        "load_average": " ".join(f"{value:.2f}" for value in load),
         "store": str(store),
         "events": event_counts(store),
         "repeat": repeat,
@@ -172,10 +143,6 @@ def report(store: Path, config: Path, repeat: int) -> dict[str, Any]:
     }
 
 
-BEGIN = "<!-- bench.compute: generated section, begin -->"
-END = "<!-- bench.compute: generated section, end -->"
-
-
 def render_markdown(result: dict[str, Any], command: str) -> str:
     """The generated section of docs/benchmarks.md: machine, command, numbers, verdict."""
     box, base, full = result["machine"], result["baseline"], result["full"]
@@ -187,13 +154,9 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
         return ", ".join(f"{s:.3f}" for s in numbers["seconds"])
 
     lines = [
-        BEGIN,
         f"Measured {box['date']} with `{command}`.",
         "",
-        f"- Machine: {box['cpus']} CPUs ({box['cpu_model']}), "
-        f"{box['memory_bytes'] / 1024**3:.1f} GiB memory",
-        f"- Python {box['python']}, DuckDB {box['duckdb']}, polars {box['polars']}",
-        f"- Load average at the start: {result['load_average']}",
+        *machine_lines(box),
         "- Events: " + ", ".join(f"{t} {n:,}" for t, n in result["events"].items()),
         "",
         "| measurement | best wall time | runs (s) | peak RSS |",
@@ -212,20 +175,8 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
         f"{full['peak_rss_bytes'] / 1024**3:.2f} GiB | {verdict(result['goals']['peak_rss'])} |",
         f"| full / baseline | ≤ {GOAL_RATIO:g}x | {result['ratio']:.0f}x "
         f"| {verdict(result['goals']['ratio'])} |",
-        END,
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_docs(path: Path, section: str) -> None:
-    """Replace the generated section of `path` (or append it when there is none)."""
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        text = text + ("\n" if text else "") + section
-    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -257,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     console.print(f"raw numbers in {args.json}")
     if args.write_docs:
         command = "python -m bench.compute " + " ".join(argv if argv is not None else sys.argv[1:])
-        write_docs(args.write_docs, render_markdown(result, command))
+        write_section(args.write_docs, "bench.compute", render_markdown(result, command))
         console.print(f"numbers written to {args.write_docs}")
 
 

@@ -1,0 +1,63 @@
+"""What every benchmark shares: the machine it ran on and its generated docs section."""
+
+from __future__ import annotations
+
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on, and the load beside them."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kib = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_bytes": memory_kib * 1024,
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "polars": pl.__version__,
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "load_average": " ".join(f"{value:.2f}" for value in os.getloadavg()),
+    }
+
+
+def machine_lines(box: dict[str, Any]) -> list[str]:
+    """The Markdown bullet list describing `machine()`."""
+    return [
+        f"- Machine: {box['cpus']} CPUs ({box['cpu_model']}), "
+        f"{box['memory_bytes'] / 1024**3:.1f} GiB memory",
+        f"- Python {box['python']}, DuckDB {box['duckdb']}, polars {box['polars']}",
+        f"- Load average at the start: {box['load_average']}",
+    ]
+
+
+def write_section(path: Path, name: str, body: str) -> None:
+    """Replace benchmark `name`'s generated section of `path` (append it when there is none)."""
+    begin = f"<!-- {name}: generated section, begin -->"
+    end = f"<!-- {name}: generated section, end -->"
+    section = f"{begin}\n{body.rstrip()}\n{end}\n"
+    text = path.read_text() if path.exists() else ""
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1].lstrip("\n")
+    else:
+        text = text + ("\n" if text else "") + section
+    path.write_text(text)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
+from rich.console import Console
 
 
 def machine() -> dict[str, Any]:
@@ -61,3 +66,22 @@ def write_section(path: Path, name: str, body: str) -> None:
     else:
         text = text + ("\n" if text else "") + section
     path.write_text(text)
+
+
+def save_results(
+    name: str,
+    result: dict[str, Any],
+    args: argparse.Namespace,
+    *,
+    argv: list[str] | None,
+    render: Callable[[dict[str, Any], str], str],
+    console: Console,
+) -> None:
+    """Write `result` to `args.json` and, with `args.write_docs`, benchmark `name`'s section."""
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    console.print(f"raw numbers in {args.json}")
+    if args.write_docs:
+        command = f"python -m bench.{name} " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_section(args.write_docs, f"bench.{name}", render(result, command))
+        console.print(f"numbers written to {args.write_docs}")

@@ -8,6 +8,12 @@ accepts.
 Probe results, the bulk, are generated inside DuckDB from a hash of (seed, row): a
 CloudEvent object per row would cost minutes. Everything else is drawn in Python from
 `random.Random(seed)` and bulk-loaded as Arrow tables. Same seed, same sizes: same store.
+
+Out of core: probe results, their ledger rows and their islands are written a batch of
+services at a time (about `BATCH_PROBES` results each), tickets a million events at a time,
+and DuckDB works within `--memory-limit`, spilling to a directory next to the store. A
+100 M-result month (`--services 10000 --probes 100000000 --tickets 10000000
+--capacity-services 1000`) is then written within a few GiB of memory.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -28,7 +35,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.migrations import TABLE_OF_TYPE, migrate
-from pipeline.probe_islands import rebuild_probe_islands
+from pipeline.probe_islands import rebuild_probe_islands, service_batches
 
 SOURCE = "bench"
 CHECKS = ("http", "tcp")
@@ -38,6 +45,9 @@ _SECOND = 1_000_000
 _HOUR = 3_600 * _SECOND
 _DAY = 24 * _HOUR
 _TYPE_OF_TABLE = {table: type_ for type_, table in TABLE_OF_TYPE.items()}
+# Probe results per generated batch, and ticket events per bulk load: bounds on memory.
+BATCH_PROBES = 5_000_000
+BATCH_TICKET_EVENTS = 1_000_000
 
 # Working hours of the business calendars; services alternate between them and 24x7.
 CALENDARS: dict[str, dict[str, Any]] = {
@@ -69,7 +79,7 @@ GOALS = {
 PROBES_SQL = """
 WITH grid AS (
     SELECT s.i AS service_no, c.j AS check_no, k.k AS slot
-    FROM range($services) s(i), range($checks) c(j), range($per_check + 1) k(k)
+    FROM range($first, $last) s(i), range($checks) c(j), range($per_check + 1) k(k)
     WHERE k.k < $per_check + CASE WHEN s.i * $checks + c.j < $extra THEN 1 ELSE 0 END
 ), timed AS (
     SELECT service_no, check_no, slot,
@@ -222,8 +232,8 @@ class Rows:
 
     @classmethod
     def of(cls, *names: str) -> Rows:
-        """Empty columns `event_id, service, time, *names`."""
-        return cls({name: [] for name in ("event_id", "service", "time", *names)})
+        """Empty columns `event_id, service, time, *names` (given once)."""
+        return cls({name: [] for name in dict.fromkeys(("event_id", "service", "time", *names))})
 
     def add(self, **values: Any) -> None:
         """Append one row (every column given)."""
@@ -273,16 +283,25 @@ class Month:
                     previous_end[check] = begin + length
         return pa.table({k: pa.array(v, pa.int64()) for k, v in rows.items()})
 
-    def tickets(self) -> Rows:
+    def tickets(self, batch: int = BATCH_TICKET_EVENTS) -> Iterator[Rows]:
         """Ticket lifecycles until `spec.tickets` events: response, work, pauses, priority
-        changes, resolution, reopening, closing; some still open at the month's end."""
+        changes, resolution, reopening, closing; some still open at the month's end.
+
+        In batches of about `batch` events (a ticket's events stay in one), the same draws
+        whatever the batch size.
+        """
         rows = Rows.of("ticket_id", "kind", "priority", "status", "responded", "customer")
+        total = 0
         for number in itertools.count():
-            if len(rows) >= self.spec.tickets:
+            if total + len(rows) >= self.spec.tickets:
                 break
+            if len(rows) >= batch:
+                total += len(rows)
+                yield rows
+                rows = Rows.of(*rows.columns)
             service = self.random.randrange(self.spec.services)
             for n, (t, status, priority, responded, kind) in enumerate(self._lifecycle()):
-                if len(rows) >= self.spec.tickets or t >= self.spec.end_us:
+                if total + len(rows) >= self.spec.tickets or t >= self.spec.end_us:
                     break
                 rows.add(
                     event_id=f"t{number}-{n}",
@@ -295,7 +314,8 @@ class Month:
                     responded=responded,
                     customer=f"customer-{service % 40:02d}",
                 )
-        return rows
+        if len(rows):
+            yield rows
 
     def _lifecycle(self) -> Iterator[tuple[int, str, str, bool, str]]:
         """(time, status, priority, responded, kind) of one ticket's events, in time order."""
@@ -470,8 +490,9 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, rows: Rows) -> None:
     con.unregister("_bench_rows")
 
 
-def _ledger(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """The ledger rows of a typed table, with each event's CloudEvent JSON as `raw`."""
+def _ledger(con: duckdb.DuckDBPyConnection, table: str, where: str = "true") -> None:
+    """The ledger rows of a typed table (those `where` selects), with each event's
+    CloudEvent JSON as `raw`."""
     columns = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_name = ? AND column_name NOT IN ('event_id', 'service', 'time') "
@@ -494,33 +515,62 @@ def _ledger(con: duckdb.DuckDBPyConnection, table: str) -> None:
                            'time', {rfc3339.format("time")},
                            'datacontenttype', 'application/json',
                            'data', json_object({data}))
-        FROM "{table}"
+        FROM "{table}" WHERE {where}
         """
     )
 
 
-def generate(spec: MonthSpec, out: Path, progress: Progress | None = None) -> Path:
-    """Write the month's store at `out` (replacing it) and its config; return the config path."""
+def service_chunks(spec: MonthSpec) -> list[tuple[int, int]]:
+    """Runs [first, last) of service numbers with about `BATCH_PROBES` results each."""
+    size = _batch_services(spec)
+    return [(n, min(n + size, spec.services)) for n in range(0, spec.services, size)]
+
+
+def generate(
+    spec: MonthSpec, out: Path, progress: Progress | None = None, memory_limit: str = "4GB"
+) -> Path:
+    """Write the month's store at `out` (replacing it) and its config; return the config path.
+
+    DuckDB keeps within `memory_limit`, spilling to `<out>.tmp/` (removed at the end). The
+    store is written as `<out>.partial` and renamed when complete, so an interrupted run
+    leaves no store that looks finished (make would not regenerate it).
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    for stale in (partial, partial.with_name(partial.name + ".wal")):
+        stale.unlink(missing_ok=True)
     config = out.with_suffix(".yaml")
     config.write_text(yaml.safe_dump(config_document(spec, out), sort_keys=False))
     month = Month(spec)
+    incidents = month.incidents()
+    chunks = service_chunks(spec)
     steps: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
-        ("probe results", lambda con: _probes(con, spec, month.incidents())),
-        ("probe islands", rebuild_probe_islands),
+        *(
+            (f"probe results of services {a:,}-{b - 1:,}", _probes_step(spec, incidents, a, b))
+            for a, b in chunks
+        ),
+        ("ledger: probes", _probe_ledger_step(spec)),
+        ("probe islands", _islands_step(spec)),
         ("capacity samples", lambda con: _capacity(con, spec)),
-        ("tickets", lambda con: _load(con, "tickets", month.tickets())),
+        ("tickets", lambda con: _tickets(con, month)),
         ("statuses", lambda con: _load(con, "statuses", month.statuses())),
         ("outages", lambda con: _load(con, "outages", month.outages())),
         ("maintenance", lambda con: _load(con, "maintenance", month.maintenance())),
         ("changes", lambda con: _load(con, "changes", month.changes())),
         ("continuity tests", lambda con: _load(con, "continuity", month.continuity())),
-        *((f"ledger: {table}", _ledger_step(table)) for table in TABLE_OF_TYPE.values()),
+        *(
+            (f"ledger: {table}", _ledger_step(table))
+            for table in TABLE_OF_TYPE.values()
+            if table != "probes"
+        ),
         ("checkpoint", _checkpoint),
     ]
-    with duckdb.connect(str(out)) as con:
+    spill = out.with_name(out.name + ".tmp")
+    with duckdb.connect(str(partial)) as con:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET memory_limit = ?", [memory_limit])
+        con.execute("SET temp_directory = ?", [str(spill)])
         migrate(con)
         task = progress.add_task("generating", total=len(steps)) if progress else None
         for name, step in steps:
@@ -529,6 +579,8 @@ def generate(spec: MonthSpec, out: Path, progress: Progress | None = None) -> Pa
             step(con)
             if progress is not None and task is not None:
                 progress.advance(task)
+    shutil.rmtree(spill, ignore_errors=True)
+    partial.rename(out)
     return config
 
 
@@ -540,13 +592,45 @@ def _ledger_step(table: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
     return lambda con: _ledger(con, table)
 
 
-def _probes(con: duckdb.DuckDBPyConnection, spec: MonthSpec, incidents: pa.Table) -> None:
+def _batch_services(spec: MonthSpec) -> int:
+    """Services with about `BATCH_PROBES` results."""
+    return max(1, BATCH_PROBES * spec.services // max(1, spec.probes))
+
+
+def _probe_ledger_step(spec: MonthSpec) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    def step(con: duckdb.DuckDBPyConnection) -> None:
+        for first, last in service_batches(con, _batch_services(spec)):
+            _ledger(con, "probes", f"service BETWEEN '{first}' AND '{last}'")
+
+    return step
+
+
+def _islands_step(spec: MonthSpec) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    return lambda con: rebuild_probe_islands(con, _batch_services(spec))
+
+
+def _tickets(con: duckdb.DuckDBPyConnection, month: Month) -> None:
+    for rows in month.tickets():
+        _load(con, "tickets", rows)
+
+
+def _probes_step(
+    spec: MonthSpec, incidents: pa.Table, first: int, last: int
+) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    return lambda con: _probes(con, spec, incidents, first, last)
+
+
+def _probes(
+    con: duckdb.DuckDBPyConnection, spec: MonthSpec, incidents: pa.Table, first: int, last: int
+) -> None:
+    """The probe results of services [first, last)."""
     pairs = spec.services * len(CHECKS)
     con.register("_incidents", incidents)
     con.execute(
         f"INSERT INTO probes BY NAME {PROBES_SQL}",
         {
-            "services": spec.services,
+            "first": first,
+            "last": last,
             "checks": len(CHECKS),
             "per_check": spec.probes // pairs,
             "extra": spec.probes % pairs,
@@ -587,6 +671,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--capacity-services", type=int, default=100)
     parser.add_argument("--capacity-hosts", type=int, default=1)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--memory-limit", default="4GB", help="DuckDB memory_limit while generating (4GB)."
+    )
     args = parser.parse_args(argv)
     spec = MonthSpec(
         args.month,
@@ -600,7 +687,7 @@ def main(argv: list[str] | None = None) -> None:
     console = Console()
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
-        config = generate(spec, args.out, progress)
+        config = generate(spec, args.out, progress, args.memory_limit)
     with duckdb.connect(str(args.out), read_only=True) as con:
         counts = con.execute(
             "SELECT type, count(*) FROM events GROUP BY type ORDER BY type"

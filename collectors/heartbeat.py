@@ -21,7 +21,7 @@ from collectors.receiver import (
     WebhookPayloadError,
     WebhookRequest,
 )
-from collectors.webhooks.payload import first_problem
+from collectors.webhooks.payload import first_problem, json_document
 from sla.config import HeartbeatConfig, ServiceConfig
 from sla.events import CloudEvent, EventType, ProbeData, new_event
 
@@ -157,12 +157,20 @@ class HeartbeatWebhook:
         )
 
 
+_PING_SHAPE = 'expected an empty body or {"ok": false, "error": "..."}'
+
+
 def _parse_ping(body: bytes) -> HeartbeatPing:
     if not body.strip():
         return HeartbeatPing()
+    document = json_document(body)
+    # Pydantic would report every unknown key, at great cost for a body of thousands of them.
+    if isinstance(document, dict):
+        unknown = [name for name in document if name not in HeartbeatPing.model_fields]
+        if unknown:
+            more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+            raise WebhookPayloadError(f"{_PING_SHAPE}; {unknown[0]}: unknown field{more}")
     try:
-        return HeartbeatPing.model_validate_json(body)
+        return HeartbeatPing.model_validate(document)
     except ValidationError as exc:
-        raise WebhookPayloadError(
-            f'expected an empty body or {{"ok": false, "error": "..."}}; {first_problem(exc)}'
-        ) from None
+        raise WebhookPayloadError(f"{_PING_SHAPE}; {first_problem(exc)}") from None

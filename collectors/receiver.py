@@ -16,11 +16,12 @@ from types import MappingProxyType
 from typing import Protocol
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from collectors.auth import Authenticator, load_authenticators
 from collectors.probes import Clock, utc_now
 from sla.config import ReceiversConfig
-from sla.errors import ConfigError, SlamonError
+from sla.errors import ConfigError, InvalidEventError, SlamonError
 from sla.events import CloudEvent
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,27 @@ class FailedAuthLimiter:
             del self._buckets[address]
 
 
+class _MalformedRequests(logging.Filter):
+    """Logs aiohttp's refusals of malformed HTTP as one INFO line that quotes nothing sent.
+
+    aiohttp logs them at ERROR with a traceback quoting up to 100 bytes of the offending
+    line: for an over-long `Authorization` header, the start of a real token.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
+            record.msg = "receiver refused a malformed HTTP request from %s: %d %s"
+            record.args = (remote, exc.code, type(exc).__name__)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+_MALFORMED_REQUESTS = _MalformedRequests()
+
+
 def error_response(
     status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> web.Response:
@@ -218,10 +240,16 @@ class ReceiverServer:
         self._runner: web.AppRunner | None = None
         self._executor: ThreadPoolExecutor | None = None
 
+    @property
+    def webhooks(self) -> tuple[Webhook, ...]:
+        """Every webhook served, one POST route each."""
+        return tuple(self._webhooks)
+
     async def start(self) -> int:
         """Bind `config.listen` and serve; return the port (the chosen one when configured 0)."""
         if self._runner is not None:
             raise RuntimeError("the receiver server is already running")
+        logging.getLogger("aiohttp.server").addFilter(_MALFORMED_REQUESTS)
         app = web.Application(middlewares=[_json_errors])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
@@ -312,6 +340,9 @@ class ReceiverServer:
             return _reject(request, source, 404, "not_found", str(exc))
         except WebhookPayloadError as exc:
             return _reject(request, source, 422, "invalid_payload", str(exc))
+        except InvalidEventError as exc:
+            # A payload a webhook mapped, but to an event the contract refuses: still the body.
+            return _reject(request, source, 422, "invalid_payload", exc.reason)
         if events:
             try:
                 await self._publish(events)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 from pipeline.engine import inputs_from_store
 from pipeline.exporter import ServiceLevels
+from pipeline.shards import ShardedStore, services_by_shard
 from pipeline.store import EventStore
 from sla.availability import agreed_service_time
 from sla.calendar import BusinessCalendar, Calendars
@@ -99,4 +101,33 @@ class ServiceLevelView:
                     certificates=certificates.get(service.id, {}),
                 )
             )
+        return levels
+
+
+class ShardedLevelView:
+    """The figures of the services in the shards this worker holds, each from its own store."""
+
+    def __init__(
+        self, shards: ShardedStore, config: SlamonConfig, partition_of: Callable[[str], int]
+    ) -> None:
+        self._shards = shards
+        self._config = config
+        self._services = services_by_shard((s.id for s in config.services), partition_of)
+        self._views: dict[int, tuple[EventStore, ServiceLevelView]] = {}
+
+    def _view(self, partition: int, store: EventStore) -> ServiceLevelView:
+        cached = self._views.get(partition)
+        if cached is None or cached[0] is not store:
+            ids = set(self._services.get(partition, ()))
+            services = [s for s in self._config.services if s.id in ids]
+            view = ServiceLevelView(store, self._config.model_copy(update={"services": services}))
+            cached = self._views[partition] = (store, view)
+        return cached[1]
+
+    def compute(self, now: int) -> list[ServiceLevels]:
+        """Figures as of `now` for the services of every shard held here, and no others."""
+        levels = []
+        for partition, store in sorted(self._shards.stores().items()):
+            if partition in self._services:
+                levels.extend(self._view(partition, store).compute(now))
         return levels

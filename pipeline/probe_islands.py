@@ -8,10 +8,14 @@ these tens of thousands of rows instead of millions of results.
 
 `EventStore` keeps the table current in the transaction that inserts results
 (`update_probe_islands`); migration 3 and the benchmark generator build it in bulk
-(`REBUILD_PROBE_ISLANDS`). All three go through `ISLANDS_OF_SEGMENTS`.
+(`REBUILD_PROBE_ISLANDS`, or `rebuild_probe_islands` a batch of services at a time so that
+the window functions over a hundred million results need not fit in memory). All go
+through `ISLANDS_OF_SEGMENTS`.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import duckdb
 import pyarrow as pa
@@ -55,6 +59,12 @@ REBUILD_PROBE_ISLANDS = f"""
 DELETE FROM probe_islands;
 INSERT INTO probe_islands {ISLANDS_OF_SEGMENTS.format(segments=_RESULTS.format(source="probes"))};
 """
+
+# Islands never span services: those of the services in [$first, $last] can be built alone.
+_SERVICES_RESULTS = _RESULTS.format(source="probes WHERE service BETWEEN $first AND $last")
+_REBUILD_SERVICES = (
+    f"INSERT INTO probe_islands {ISLANDS_OF_SEGMENTS.format(segments=_SERVICES_RESULTS)}"
+)
 
 # For each check with new results: the anchor, the stored island that starts last before
 # the first new result (none: the new results come first), and whether the new results
@@ -124,9 +134,37 @@ def update_probe_islands(con: duckdb.DuckDBPyConnection, new_results: pa.Table) 
             con.execute(_RESTATED)
         con.execute(_REPLACE)
     finally:
-        con.unregister("_slamon_new_probes")
+        # After a failed statement the transaction is aborted and refuses even this: the
+        # error that aborted it (out of memory, disk full) is the one to report.
+        with contextlib.suppress(duckdb.TransactionException):
+            con.unregister("_slamon_new_probes")
 
 
-def rebuild_probe_islands(con: duckdb.DuckDBPyConnection) -> None:
-    """Recompute every island from the stored results (bulk loads, after a repair)."""
-    con.execute(REBUILD_PROBE_ISLANDS)
+def rebuild_probe_islands(
+    con: duckdb.DuckDBPyConnection, batch_services: int | None = None
+) -> None:
+    """Recompute every island from the stored results (bulk loads, after a repair).
+
+    With `batch_services`, the results of that many services at a time: the windows of one
+    batch stay in memory, where those of all results at once may not.
+    """
+    if batch_services is None:
+        con.execute(REBUILD_PROBE_ISLANDS)
+        return
+    con.execute("DELETE FROM probe_islands")
+    for first, last in service_batches(con, batch_services):
+        con.execute(_REBUILD_SERVICES, {"first": first, "last": last})
+
+
+def service_batches(con: duckdb.DuckDBPyConnection, size: int) -> list[tuple[str, str]]:
+    """The first and last of each run of `size` services with probe results, in order."""
+    if size < 1:
+        raise ValueError(f"a batch needs at least one service, not {size}")
+    services = [
+        row[0]
+        for row in con.execute("SELECT DISTINCT service FROM probes ORDER BY service").fetchall()
+    ]
+    return [
+        (services[i], services[min(i + size, len(services)) - 1])
+        for i in range(0, len(services), size)
+    ]

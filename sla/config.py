@@ -193,6 +193,14 @@ Regex = Annotated[str, AfterValidator(_check_regex)]
 LabelName = Annotated[str, AfterValidator(_check_label_name)]
 
 
+class KafkaClient(StrEnum):
+    """The Python Kafka client a Kafka transport runs on."""
+
+    # An enum, not a Literal: a Literal field would read as a second discriminator tag.
+    CONFLUENT = "confluent-kafka"
+    KAFKA_PYTHON = "kafka-python"
+
+
 class KafkaTransportConfig(_Model):
     """Events travel through an Apache Kafka cluster."""
 
@@ -205,6 +213,8 @@ class KafkaTransportConfig(_Model):
     # A pipeline worker that dies is replaced after this long; Kafka's 45 s default leaves
     # its partitions unread for most of a minute. Brokers refuse less than 6 s by default.
     session_timeout: Duration = Field(default=10, ge=6)
+    client: KafkaClient = KafkaClient.CONFLUENT
+    """The Python Kafka client: confluent-kafka (librdkafka) reads about ten times faster."""
 
 
 class EmbeddedTransportConfig(_Model):
@@ -219,10 +229,22 @@ TransportConfig = Annotated[
 ]
 
 
+class ParquetExportConfig(_Model):
+    """Where pipeline workers copy the events they stored, as Parquet by service and day."""
+
+    path: str = Field(min_length=1)
+    """A directory, shared by every worker (a network file system or a synced volume)."""
+    interval: float = Field(default=60.0, gt=0)
+    """Seconds between two exports; each one copies what was stored since the last."""
+
+
 class StoreConfig(_Model):
     """Where the DuckDB event store lives."""
 
     path: str = Field(default="slamon.duckdb", min_length=1)
+    sharded: bool = False
+    """`path` is then a directory with one store per Kafka partition, for N pipeline workers."""
+    parquet: ParquetExportConfig | None = None
 
 
 class ReportsConfig(_Model):
@@ -591,7 +613,9 @@ class PipelineConfig(_Model):
     """Tuning of the ingest loop."""
 
     group_id: str = Field(default="slamon-pipeline", min_length=1)
-    batch_size: int = Field(default=1000, ge=1)
+    # Upper bound only: a poll takes what the client has fetched and never waits to fill a
+    # batch, so a large bound costs no freshness while a backlog is stored 3x cheaper.
+    batch_size: int = Field(default=10_000, ge=1)
     poll_timeout: float = Field(default=1.0, gt=0)
     max_event_bytes: int = Field(default=262_144, ge=1)
     recompute_interval: float = Field(default=5.0, gt=0)

@@ -26,3 +26,7 @@ class TransportError(SlamonError):
 
 class StoreError(SlamonError):
     """The event store could not be opened, migrated or written."""
+
+
+class StoreInUseError(StoreError):
+    """Another process holds the event store open (DuckDB allows one writer per file)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -35,7 +36,9 @@ from pipeline.exporter import (
     ServiceLevels,
 )
 from pipeline.ingest import BatchResult, DeadLetterQueue, IngestLoop
-from pipeline.levels import ServiceLevelView
+from pipeline.levels import ServiceLevelView, ShardedLevelView
+from pipeline.parquet import ParquetExporter
+from pipeline.shards import ShardedStore
 from pipeline.store import EventStore
 from pipeline.transport import Backoff, Transport, open_transport
 from sla.config import SlamonConfig
@@ -44,7 +47,8 @@ from sla.errors import ConfigError, InvalidEventError, SlamonError
 from sla.events import FAMILIES, CloudEvent, dlq_topic, parse_event, topic_for
 from slamon.demodata import generate_history
 from slamon.demoserver import DemoServer
-from slamon.report import last_closed_month, write_report
+from slamon.report import last_closed_month, month_end, restate_month, write_report
+from slamon.report.restate import watermark_moved
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -63,17 +67,35 @@ class PipelineService:
         write_reports: bool = True,
     ) -> None:
         """`write_reports` is off for services that only store a backlog and close again."""
-        Path(config.store.path).parent.mkdir(parents=True, exist_ok=True)
-        self.store = EventStore(config.store.path)
+        self.store: EventStore | ShardedStore
+        self.view: ServiceLevelView | ShardedLevelView
+        if config.store.sharded:
+            # Each worker holds some shards; monthly packs need all of them, so they are
+            # written by `slamon report` over the Parquet export or the stopped shards.
+            self.store = ShardedStore(Path(config.store.path))
+            self.view = ShardedLevelView(self.store, config, transport.partition_of)
+            write_reports = False
+        else:
+            Path(config.store.path).parent.mkdir(parents=True, exist_ok=True)
+            self.store = EventStore(config.store.path)
+            self.view = ServiceLevelView(self.store, config)
         self._clock = clock
         self._ingested = self.store.counts_by_type()
+        self._owned = self._shards_owned()
         self.metrics = PipelineMetrics(registry, lambda: dict(self._ingested))
         self.levels = ServiceLevelCollector()
         registry.register(self.levels)
-        self.view = ServiceLevelView(self.store, config)
-        self.reporter = MonthlyReporter(config, self.store) if write_reports else None
+        self.reporter = (
+            MonthlyReporter(config, self.store, registry)
+            if write_reports and isinstance(self.store, EventStore)
+            else None
+        )
         self._recompute_interval = config.pipeline.recompute_interval
         self._next_recompute = 0.0
+        parquet = config.store.parquet
+        self._parquet = None if parquet is None else ParquetExporter(Path(parquet.path))
+        self._parquet_interval = 0.0 if parquet is None else parquet.interval
+        self._next_parquet = 0.0
         self.loop = IngestLoop(
             transport,
             self.store,
@@ -82,22 +104,50 @@ class PipelineService:
             on_batch=self._on_batch,
         )
 
+    def _shards_owned(self) -> frozenset[int] | None:
+        return self.store.owned if isinstance(self.store, ShardedStore) else None
+
+    def _stores(self) -> dict[str, EventStore]:
+        """The stores written here, by the name their Parquet watermark goes under."""
+        if isinstance(self.store, ShardedStore):
+            return {Path(s.path).stem: s for s in self.store.stores().values()}
+        return {Path(self.store.path).stem: self.store}
+
+    def export_parquet(self) -> int:
+        """Copy what was stored since the last export to the Parquet directory."""
+        if self._parquet is None:
+            return 0
+        exported = sum(self._parquet.export(store, name) for name, store in self._stores().items())
+        self._next_parquet = self._clock() + self._parquet_interval
+        return exported
+
     def _on_batch(self, result: BatchResult) -> None:
         now = self._clock()
-        for event_type, count in result.ingested_by_type.items():
-            self._ingested[event_type] = self._ingested.get(event_type, 0) + count
+        owned = self._shards_owned()
+        if owned != self._owned:
+            # A rebalance: the ingested counts are those of the shards held now, this
+            # batch's events included.
+            self._owned = owned
+            self._ingested = self.store.counts_by_type()
+        else:
+            for event_type, count in result.ingested_by_type.items():
+                self._ingested[event_type] = self._ingested.get(event_type, 0) + count
         for code, count in result.rejected_by_code.items():
             self.metrics.rejected.labels(code).inc(count)
         if result.duplicates:
             self.metrics.duplicates.inc(result.duplicates)
         if result.stored:
             self.metrics.last_batch.set(now)
+            if self.reporter is not None and result.oldest_event_time is not None:
+                self.reporter.note_events(result.oldest_event_time)
             if result.newest_event_time is not None:
                 self.metrics.lag.set(max(0.0, now - result.newest_event_time))
         # Figures move with the clock even without events (an ongoing outage grows), so
         # recompute on a timer, not only when availability events arrive.
         if now >= self._next_recompute:
             self.recompute(now)
+        if self._parquet is not None and now >= self._next_parquet:
+            self.export_parquet()
 
     def recompute(self, now: float | None = None) -> None:
         """Recompute every service's figures and publish them."""
@@ -121,10 +171,11 @@ class PipelineService:
         return stored
 
     def close(self) -> None:
-        """Leave the consumer group, let a pack in progress finish, and close the store."""
+        """Leave the consumer group, let a pack in progress finish, export, close the store."""
         self.loop.close()
         if self.reporter is not None:
             self.reporter.wait()
+        self.export_parquet()
         self.store.close()
 
 
@@ -133,33 +184,77 @@ COLLECTOR_BACKOFF = Backoff(deadline_s=5.0, attempt_timeout_s=2.0)
 
 
 class MonthlyReporter:
-    """Writes last month's review pack once, on the configured day of each month."""
+    """Writes last month's review pack once, on the configured day of each month, and
+    restates a written month when events stored later change its figures.
+
+    A month is rechecked when a batch stores an event the month's figures could see (its
+    time at or before the month's end) and, after a restart, when the event watermark a
+    pack recorded has moved. Changed figures give a new revision of the pack next to the
+    old one, a record under ``restatements/``, a warning and ``slamon_restatements_total``.
+    """
 
     # After a failure (no Chromium, an unwritable directory) a pack is retried this much later,
     # not at every recompute.
     RETRY_AFTER = 3600
+    MARKER = ".written-"
 
-    def __init__(self, config: SlamonConfig, store: EventStore) -> None:
+    def __init__(
+        self, config: SlamonConfig, store: EventStore, registry: CollectorRegistry | None = None
+    ) -> None:
         self._config = config
         self._store = store
         self._settings = config.reports
+        self._out = Path(self._settings.out_dir)
         self._writing: threading.Thread | None = None
         self._retry_at = 0
+        self._lock = threading.Lock()
+        # Month -> the last instant its figures see; a stored event up to it is late.
+        self._written: dict[str, int] = {}
+        # Months to recheck -> whether a batch stored late events for it (else: a restart).
+        self._pending: dict[str, bool] = {}
+        self.restatements = Counter(
+            "slamon_restatements",
+            "Closed months whose review pack was restated after late events changed a figure.",
+            ["month"],
+            registry=registry,
+        )
+        if self._settings.enabled:
+            for marker in sorted(self._out.glob(f"{self.MARKER}*")):
+                month = marker.name.removeprefix(self.MARKER)
+                with contextlib.suppress(ConfigError):
+                    self._written[month] = month_end(config, month)
+                    self._pending[month] = False
+
+    def note_events(self, oldest_event_time: float) -> None:
+        """A batch stored events, the oldest of them from `oldest_event_time`."""
+        with self._lock:
+            for month, end in self._written.items():
+                if oldest_event_time < end + 1:
+                    self._pending[month] = True
 
     def maybe_write(self, now: int) -> None:
-        """Start writing last month's pack when it is due and not written yet."""
+        """Start writing last month's pack when it is due, else rechecking noted months."""
         if not self._settings.enabled or (self._writing and self._writing.is_alive()):
             return
-        if now < self._retry_at or datetime.fromtimestamp(now, UTC).day < self._settings.day:
+        if now < self._retry_at:
             return
         month = last_closed_month(self._config, now)
-        done = Path(self._settings.out_dir) / f".written-{month}"
-        if done.exists():
-            return
+        done = self._out / f"{self.MARKER}{month}"
+        due = datetime.fromtimestamp(now, UTC).day >= self._settings.day and not done.exists()
         # A pack takes seconds (a PDF, one engine run per day): not on the ingest thread.
-        self._writing = threading.Thread(
-            target=self._write, args=(month, now, done), name="monthly-report", daemon=True
-        )
+        if due:
+            with self._lock:
+                # Late events stored while it is computed are noted like any others.
+                self._written[month] = month_end(self._config, month)
+            work: Callable[[], None] = functools.partial(self._write, month, now, done)
+            name = "monthly-report"
+        else:
+            with self._lock:
+                pending, self._pending = self._pending, {}
+            if not pending:
+                return
+            work, name = functools.partial(self._recheck, pending, now), "monthly-restatement"
+        self._writing = threading.Thread(target=work, name=name, daemon=True)
         self._writing.start()
 
     def wait(self) -> None:
@@ -175,16 +270,51 @@ class MonthlyReporter:
                 month=month,
                 service=None,
                 customer=None,
-                out_dir=Path(self._settings.out_dir),
+                out_dir=self._out,
                 now=now,
                 pdf=self._settings.pdf,
             )
         except (SlamonError, OSError) as exc:
             log.error("monthly report for %s failed, retrying in an hour: %s", month, exc)
+            with self._lock:
+                self._written.pop(month, None)
+                self._pending.pop(month, None)
             self._retry_at = now + self.RETRY_AFTER
             return
         done.write_text("\n".join(str(p) for p in paths) + "\n", encoding="utf-8")
-        log.info("monthly report for %s written to %s", month, self._settings.out_dir)
+        log.info("monthly report for %s written to %s", month, self._out)
+
+    def _recheck(self, months: dict[str, bool], now: int) -> None:
+        for month, late in sorted(months.items()):
+            try:
+                self._restate(month, late, now)
+            except (SlamonError, OSError) as exc:
+                log.error("rechecking %s for late events failed, again in an hour: %s", month, exc)
+                with self._lock:
+                    self._pending[month] = self._pending.get(month, False) or late
+                self._retry_at = now + self.RETRY_AFTER
+
+    def _restate(self, month: str, late: bool, now: int) -> None:
+        moved = watermark_moved(self._config, self._store, self._out, month)
+        # Without a recorded watermark only late events of this run justify recomputing.
+        if moved is False or (moved is None and not late):
+            return
+        restatement = restate_month(
+            self._config, self._store, self._out, month, now, pdf=self._settings.pdf
+        )
+        if restatement is None:
+            log.info("late events for %s changed no figure of its packs", month)
+            return
+        self.restatements.labels(month).inc()
+        for pack in restatement.packs:
+            log.warning(
+                "late events changed %s: %s restated as %s (%s); record %s",
+                month,
+                pack.previous.name,
+                pack.restated.slug,
+                pack.headline(),
+                restatement.record,
+            )
 
 
 class CollectorService:

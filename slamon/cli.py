@@ -25,7 +25,9 @@ from collectors.ticket_import import import_tickets, load_ticket_mapping
 from dashboards.build import write_provisioning
 from dashboards.common import PIPELINE_UID, SERVICE_UID
 from dashboards.push import push
+from pipeline.parquet import store_from_parquet
 from pipeline.rules import generate_rule_tests, render_rules
+from pipeline.store import EventStore
 from sla.config import KafkaTransportConfig, SlamonConfig
 from sla.durations import parse_duration
 from sla.errors import ConfigError, SlamonError
@@ -48,6 +50,8 @@ from slamon.compute import (
     store_from_events,
 )
 from slamon.configfile import load_config
+from slamon.explain import FIGURES as EXPLAINED
+from slamon.explain import explain, parse_target, render_explain_json, render_explain_tables
 from slamon.openslo import import_openslo, render_yaml
 from slamon.report import last_closed_month, write_report
 
@@ -174,6 +178,19 @@ class OutputFormat(StrEnum):
     TABLE = "table"
 
 
+ParquetOption = typer.Option(
+    "--parquet", help="Read the Parquet export of the pipeline workers (store.parquet.path)."
+)
+
+
+def _read_store(config: SlamonConfig, store: Path | None, parquet: Path | None) -> EventStore:
+    """The store to read: `--parquet`, else `--store`, else the config's (shards or file)."""
+    if parquet is not None:
+        with console.status(f"loading the Parquet export {parquet}"):
+            return store_from_parquet(parquet)
+    return open_store(store or Path(config.store.path))
+
+
 @app.command("compute")
 def compute_command(
     config: ConfigOption,
@@ -183,19 +200,33 @@ def compute_command(
         Path | None, typer.Option("--events", help="JSONL file of CloudEvents to compute from.")
     ] = None,
     store: Annotated[
-        Path | None, typer.Option("--store", help="DuckDB event store to compute from.")
+        Path | None,
+        typer.Option("--store", help="DuckDB event store (or directory of shards) to read."),
     ] = None,
+    parquet: Annotated[Path | None, ParquetOption] = None,
     output: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.JSON
     ),
     now: Annotated[
         str | None, typer.Option("--now", help="Evaluate as of this instant (default: now).")
     ] = None,
+    explain_target: Annotated[
+        str | None,
+        typer.Option(
+            "--explain",
+            metavar="SERVICE[:FIGURE]",
+            help="List the stored events behind the figures of one service "
+            f"(FIGURE: {', '.join(EXPLAINED)}; default both); --format json or table.",
+        ),
+    ] = None,
 ) -> None:
     """Compute every SLA figure for a window, from a store or an events file (no Kafka)."""
-    if (events is None) == (store is None):
-        raise ConfigError("give exactly one of --events FILE.jsonl or --store DB")
+    if [events, store, parquet].count(None) != 2:
+        raise ConfigError("give exactly one of --events FILE.jsonl, --store DB or --parquet DIR")
+    if explain_target is not None and output is OutputFormat.CSV:
+        raise ConfigError("--explain prints --format json or table, not csv")
     loaded = _load(config)
+    target = None if explain_target is None else parse_target(explain_target, loaded)
     window_start, window_end = parse_instant(start, "--from"), parse_instant(end, "--to")
     if window_end <= window_start:
         raise ConfigError(f"--to {end} must be after --from {start}")
@@ -204,8 +235,15 @@ def compute_command(
     if events is not None:
         source = store_from_events(events, loaded, console)
     else:
-        assert store is not None
-        source = open_store(store)
+        source = _read_store(loaded, store, parquet)
+    if target is not None:
+        with source:
+            document = explain(loaded, source, target, window, instant)
+        if output is OutputFormat.TABLE:
+            Console().print(*render_explain_tables(document))
+        else:
+            sys.stdout.write(render_explain_json(document))
+        return
     with source:
         figures = compute(loaded, source, window, instant)
     if output is OutputFormat.TABLE:
@@ -417,11 +455,12 @@ def report_command(
     customer: Annotated[str | None, typer.Option("--customer", help="One customer's pack.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Directory for the packs.")] = Path("reports"),
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print to PDF.")] = True,
+    parquet: Annotated[Path | None, ParquetOption] = None,
 ) -> None:
     """Write the monthly service review pack: HTML, PDF and every table as CSV and JSON."""
     loaded = _load(config)
     now = int(time.time())
-    with open_store(Path(loaded.store.path)) as store:
+    with _read_store(loaded, None, parquet) as store:
         written = write_report(
             loaded,
             store,

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline.engine import inputs_from_store
+from pipeline.shards import ShardUnion
 from pipeline.store import EventStore
 from sla.calendar import Calendars
 from sla.config import SlamonConfig
@@ -77,7 +78,12 @@ def store_from_events(path: Path, config: SlamonConfig, console: Console) -> Eve
 
 
 def open_store(path: Path) -> EventStore:
-    """An existing store, opened read-only (DuckDB lets one process at a time open a file)."""
+    """An existing store, opened read-only (DuckDB lets one process at a time open a file).
+
+    A directory is a sharded store, read as one across all its shards.
+    """
+    if path.is_dir():
+        return ShardUnion(path)
     if not path.exists():
         raise StoreError(f"{path}: no event store there")
     return EventStore(path, read_only=True)

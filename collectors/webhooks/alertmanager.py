@@ -5,9 +5,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from collectors.receiver import PartialBatch, WebhookPayloadError, WebhookRequest
 from collectors.webhooks.payload import first_problem, json_object, stable_event_id
@@ -21,6 +29,30 @@ ServiceState = Literal["up", "down", "degraded"]
 _GO_ZERO_TIME: Final = datetime(1, 1, 1, tzinfo=UTC)
 
 
+def _strings(value: object) -> object:
+    """Refuse a map with a non-string value at the first one.
+
+    Pydantic would report every bad value, and a 1 MiB body of them costs hundreds of MB.
+    """
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if not isinstance(item, str):
+                raise ValueError(f"{name!r}: expected a string, got {type(item).__name__}")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    """The instant in UTC; 0001-01-01T00:00+01:00 is before year 1 there and refused."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp out of range") from None
+
+
+StringMap = Annotated[dict[str, str], BeforeValidator(_strings)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
 class _Payload(BaseModel):
     """The fields slamon reads; Alertmanager sends more (groupKey, externalURL, ...)."""
 
@@ -31,10 +63,10 @@ class Alert(_Payload):
     """One alert of a webhook notification."""
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str]
-    annotations: dict[str, str] = {}
-    starts_at: AwareDatetime = Field(alias="startsAt")
-    ends_at: AwareDatetime | None = Field(default=None, alias="endsAt")
+    labels: StringMap
+    annotations: StringMap = {}
+    starts_at: UtcDatetime = Field(alias="startsAt")
+    ends_at: UtcDatetime | None = Field(default=None, alias="endsAt")
     fingerprint: str = ""
 
     @property
@@ -51,7 +83,8 @@ class Notification(_Payload):
 
     version: Literal["4"]
     status: Literal["firing", "resolved"]
-    alerts: list[Alert]
+    # Stops at the first bad alert: one error, however many alerts follow.
+    alerts: list[Alert] = Field(fail_fast=True)
 
 
 class AlertmanagerWebhook:

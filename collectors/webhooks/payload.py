@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
 
+import pydantic_core
 from pydantic import ValidationError
 
 from collectors.receiver import WebhookPayloadError
@@ -17,6 +18,9 @@ from sla.errors import SlamonError
 _EVENT_ID_NAMESPACE: Final = uuid.UUID("5c1b0a52-7f0e-4a47-9d52-6c9a1d6f2f1e")
 # Below this an epoch number is in seconds, above it in milliseconds (3e11 s is year 11 476).
 _EPOCH_MILLIS_FROM: Final = 100_000_000_000
+# Epoch text longer than this is far beyond year 9999 in either unit (and int() of very long
+# digit strings is refused or slow); `isdigit` would also let through digits like "²".
+_EPOCH_TEXT: Final = re.compile(r"[0-9]{1,20}")
 
 
 class FieldError(SlamonError):
@@ -40,14 +44,25 @@ def first_problem(exc: ValidationError, whole: str = "body") -> str:
     return f"{where}: {message}{more}"
 
 
+def json_document(body: bytes) -> Any:
+    """The request body as JSON; WebhookPayloadError when it is not.
+
+    Nesting beyond pydantic-core's limit (200 levels), lone surrogates (no event could be
+    serialised with one) and integers over 4,300 digits are refused as not JSON.
+    """
+    try:
+        return pydantic_core.from_json(body)
+    except ValueError as exc:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise WebhookPayloadError(f"body is not UTF-8 (byte {bad.start})") from None
+        raise WebhookPayloadError(f"body is not JSON: {exc}") from None
+
+
 def json_object(body: bytes) -> dict[str, Any]:
     """The request body as a JSON object; WebhookPayloadError when it is anything else."""
-    try:
-        document = json.loads(body)
-    except UnicodeDecodeError as exc:
-        raise WebhookPayloadError(f"body is not UTF-8 (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise WebhookPayloadError(f"body is not JSON: {exc}") from None
+    document = json_document(body)
     if not isinstance(document, dict):
         raise WebhookPayloadError(f"body must be a JSON object, not {type(document).__name__}")
     return document
@@ -101,7 +116,7 @@ def instant(value: object, zone: tzinfo, path: str) -> datetime:
     """
     if isinstance(value, Mapping) and "value" in value:
         value = value["value"]
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _EPOCH_TEXT.fullmatch(value.strip()):
         value = int(value.strip())
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
+
+import pydantic_core
 
 from collectors.receiver import WebhookPayloadError, WebhookRequest
 from collectors.records import RecordKind, record_events
@@ -27,8 +28,9 @@ class RecordWebhook:
         A record without `time` happened when the request arrived.
         """
         try:
-            document = json.loads(body)
-        except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+            # Like json_document, but a body that is not UTF-8 is "not JSON" here too.
+            document = pydantic_core.from_json(body)
+        except ValueError as exc:
             raise WebhookPayloadError(f"body is not JSON: {exc}") from None
         try:
             return record_events(

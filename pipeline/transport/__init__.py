@@ -11,12 +11,21 @@ from pipeline.transport.base import (
     RecordRejectedError,
     Transport,
 )
+from pipeline.transport.confluent import ConfluentTransport
 from pipeline.transport.embedded import EmbeddedTransport
 from pipeline.transport.kafka import KafkaTransport
 from sla.config import EmbeddedTransportConfig, KafkaTransportConfig
 
+# The Kafka transports by `KafkaTransportConfig.client`; both take the same arguments.
+KAFKA_CLIENTS: dict[str, type[ConfluentTransport] | type[KafkaTransport]] = {
+    "confluent-kafka": ConfluentTransport,
+    "kafka-python": KafkaTransport,
+}
+
 __all__ = [
+    "KAFKA_CLIENTS",
     "Backoff",
+    "ConfluentTransport",
     "Consumer",
     "EmbeddedTransport",
     "Headers",
@@ -34,7 +43,7 @@ def open_transport(
 ) -> Transport:
     """The transport `config` describes; `backoff` bounds how long Kafka connections retry."""
     if isinstance(config, KafkaTransportConfig):
-        return KafkaTransport(
+        return KAFKA_CLIENTS[config.client](
             config.bootstrap,
             partitions=config.partitions,
             replication_factor=config.replication_factor,

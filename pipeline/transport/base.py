@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,9 @@ from sla.errors import TransportError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# While Kafka is down every record fails: one warning per interval, with a count, is enough.
+FAILURE_LOG_INTERVAL_S = 10.0
 
 Headers = list[tuple[str, bytes]]
 
@@ -67,6 +71,13 @@ class Consumer(Protocol):
     def commit(self) -> None:
         """Commit the position after every record returned so far."""
 
+    def assignment(self) -> frozenset[int]:
+        """The partition numbers assigned to this member, the same in every topic.
+
+        Raises `TransportError` when the topics are not co-partitioned (a member holds
+        partition k of one topic but not of another), which breaks sharding by service.
+        """
+
     def close(self) -> None:
         """Leave the group without committing."""
 
@@ -87,6 +98,79 @@ class Transport(Protocol):
 
     def ensure_topics(self, topics: list[str]) -> None:
         """Create the topics that do not exist yet."""
+
+    def partition_of(self, key: str) -> int:
+        """The partition a record keyed `key` goes to, in a topic this transport created."""
+
+
+def same_partitions(assigned: dict[str, set[int]]) -> frozenset[int]:
+    """The partition numbers assigned in every topic; `TransportError` if topics differ."""
+    sets = list(assigned.values())
+    if any(partitions != sets[0] for partitions in sets[1:]):
+        raise TransportError(
+            "the family topics are not co-partitioned in this consumer's assignment "
+            f"({ {topic: sorted(p) for topic, p in assigned.items()} }): give every topic the "
+            "same number of partitions and use the range assignor"
+        )
+    return frozenset(sets[0]) if sets else frozenset()
+
+
+class DeliveryFailures:
+    """The records a producer could not deliver: counted, logged sparingly, raised by flush.
+
+    Failures since the last flush are summarised (count, first error, whether all were
+    final), so that an outage cannot grow memory. Safe to call from client callback threads.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._log = logger
+        self._lock = threading.Lock()
+        self._total = 0
+        self._unflushed = 0
+        self._first_unflushed: BaseException | None = None
+        self._all_unflushed_final = True
+        # Failures since the last warning, logged at most once per FAILURE_LOG_INTERVAL_S.
+        self._unlogged = 0
+        self._next_warning_at = 0.0
+
+    @property
+    def total(self) -> int:
+        """How many records failed since the producer was made."""
+        with self._lock:
+            return self._total
+
+    def record(self, exc: BaseException, *, final: bool) -> None:
+        """Count one record that was not delivered; `final` when resending cannot help."""
+        now = time.monotonic()
+        with self._lock:
+            self._total += 1
+            self._unflushed += 1
+            if self._first_unflushed is None:
+                self._first_unflushed = exc
+            self._all_unflushed_final &= final
+            self._unlogged += 1
+            if now < self._next_warning_at:
+                return
+            count, self._unlogged = self._unlogged, 0
+            self._next_warning_at = now + FAILURE_LOG_INTERVAL_S
+        self._log.warning("%d records not delivered to Kafka, latest: %r", count, exc)
+
+    def raise_unflushed(self) -> None:
+        """Forget the failures since the last call, raising `TransportError` if there were any.
+
+        The error is a `RecordRejectedError` when every one of them was final.
+        """
+        with self._lock:
+            failures, first, final = (
+                self._unflushed,
+                self._first_unflushed,
+                self._all_unflushed_final,
+            )
+            self._unflushed, self._first_unflushed = 0, None
+            self._all_unflushed_final = True
+        if failures:
+            error = RecordRejectedError if final else TransportError
+            raise error(f"{failures} records were not delivered to Kafka, first: {first!r}")
 
 
 @dataclass(frozen=True)

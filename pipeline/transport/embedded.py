@@ -32,17 +32,21 @@ class _Broker:
             self.topics[topic] = [[] for _ in range(self.partitions)]
         return self.topics[topic]
 
+    @staticmethod
+    def partition_of(key: str, partitions: int) -> int:
+        """The partition of `key`: crc32, stable across processes unlike hash()."""
+        return zlib.crc32(key.encode()) % partitions
+
     def append(self, topic: str, key: str | None, value: bytes, headers: Headers) -> None:
         """Append one record to the partition its key hashes to (round robin without a key)."""
         key_bytes = None if key is None else key.encode()
         with self.changed:
             logs = self.create(topic)
-            if key_bytes is None:
+            if key is None:
                 partition = self._round_robin[topic] % len(logs)
                 self._round_robin[topic] += 1
             else:
-                # crc32 is stable across processes, unlike hash(), so a key keeps its partition.
-                partition = zlib.crc32(key_bytes) % len(logs)
+                partition = self.partition_of(key, len(logs))
             records = logs[partition]
             records.append(
                 Message(topic, partition, len(records), key_bytes, bytes(value), list(headers))
@@ -139,6 +143,10 @@ class EmbeddedConsumer:
             for (topic, partition), position in self._positions.items():
                 self._broker.committed[(self._group, topic, partition)] = position
 
+    def assignment(self) -> frozenset[int]:
+        """Every partition: the only member of its group as far as partitions go."""
+        return frozenset(range(self._broker.partitions))
+
     def close(self) -> None:
         """Stop consuming; uncommitted positions are forgotten."""
         self._closed = True
@@ -157,6 +165,10 @@ class EmbeddedTransport:
     def consumer(self, group_id: str, topics: list[str]) -> EmbeddedConsumer:
         """A consumer in `group_id` starting at the group's committed offsets."""
         return EmbeddedConsumer(self._broker, group_id, topics)
+
+    def partition_of(self, key: str) -> int:
+        """The partition records keyed `key` are appended to."""
+        return self._broker.partition_of(key, self._broker.partitions)
 
     def ensure_topics(self, topics: list[str]) -> None:
         """Create the missing topics with the configured number of partitions."""

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import kafka
 from kafka import errors as kafka_errors
+from kafka.partitioner.default import murmur2
 
-from pipeline.transport.base import Backoff, Headers, Message, RecordRejectedError
+from pipeline.transport.base import (
+    Backoff,
+    Consumer,
+    DeliveryFailures,
+    Headers,
+    Message,
+    Producer,
+    RecordRejectedError,
+    same_partitions,
+)
 from sla.errors import TransportError
 
 log = logging.getLogger(__name__)
@@ -36,10 +46,10 @@ REQUEST_TIMEOUT_MS = 30_000
 # Kafka's default limit on a record (the broker's message.max.bytes is a few bytes more), set
 # explicitly because the dead-letter topic truncates bodies to stay below it.
 MAX_RECORD_BYTES = 1_048_576
-# While Kafka is down every record fails: one warning per interval, with a count, is enough.
-FAILURE_LOG_INTERVAL_S = 10.0
-# How long a poll keeps draining records that are already on their way once some arrived.
+# How long a poll keeps draining records that are already on their way once some arrived,
+# and how long it drains in all: a steady trickle must not hold a batch back to fill it up.
 DRAIN_TIMEOUT_MS = 20
+DRAIN_WINDOW_S = 0.1
 
 
 class KafkaTransportProducer:
@@ -67,36 +77,15 @@ class KafkaTransportProducer:
             ),
             RETRIABLE,
         )
-        self._lock = threading.Lock()
-        self._failed_deliveries = 0
-        # Failures since the last flush, summarised so an outage cannot grow memory.
-        self._unflushed_failures = 0
-        self._first_unflushed: BaseException | None = None
-        self._all_unflushed_final = True
-        # Failures since the last warning, logged at most once per FAILURE_LOG_INTERVAL_S.
-        self._unlogged_failures = 0
-        self._next_warning_at = 0.0
+        self._failures = DeliveryFailures(log)
 
     @property
     def failed_deliveries(self) -> int:
         """How many records were sent but never acknowledged, since the producer was made."""
-        with self._lock:
-            return self._failed_deliveries
+        return self._failures.total
 
     def _record_failure(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._failed_deliveries += 1
-            self._unflushed_failures += 1
-            if self._first_unflushed is None:
-                self._first_unflushed = exc
-            self._all_unflushed_final &= not getattr(exc, "retriable", False)
-            self._unlogged_failures += 1
-            if now < self._next_warning_at:
-                return
-            count, self._unlogged_failures = self._unlogged_failures, 0
-            self._next_warning_at = now + FAILURE_LOG_INTERVAL_S
-        log.warning("%d records not delivered to Kafka, latest: %r", count, exc)
+        self._failures.record(exc, final=not getattr(exc, "retriable", False))
 
     def send(
         self, topic: str, key: str | None, value: bytes, headers: Headers | None = None
@@ -119,17 +108,7 @@ class KafkaTransportProducer:
             self._producer.flush(timeout=timeout)
         except kafka_errors.KafkaError as exc:
             raise TransportError(f"Kafka flush did not complete: {exc!r}") from exc
-        with self._lock:
-            failures, first, final = (
-                self._unflushed_failures,
-                self._first_unflushed,
-                self._all_unflushed_final,
-            )
-            self._unflushed_failures, self._first_unflushed = 0, None
-            self._all_unflushed_final = True
-        if failures:
-            error = RecordRejectedError if final else TransportError
-            raise error(f"{failures} records were not delivered to Kafka, first: {first!r}")
+        self._failures.raise_unflushed()
 
     def close(self) -> None:
         """Flush and disconnect."""
@@ -176,6 +155,7 @@ class KafkaTransportConsumer:
         """
         batch: list[Message] = []
         timeout_ms = int(timeout_s * 1000)
+        drain_until: float | None = None
         while len(batch) < max_records:
             try:
                 polled = self._consumer.poll(
@@ -191,6 +171,10 @@ class KafkaTransportConsumer:
                     Message(r.topic, r.partition, r.offset, r.key, r.value or b"", list(r.headers))
                     for r in records
                 )
+            if drain_until is None:
+                drain_until = time.monotonic() + DRAIN_WINDOW_S
+            elif time.monotonic() >= drain_until:
+                break
             timeout_ms = DRAIN_TIMEOUT_MS
         return batch
 
@@ -209,13 +193,27 @@ class KafkaTransportConsumer:
         except kafka_errors.KafkaError as exc:
             raise TransportError(f"Kafka commit failed: {exc!r}") from exc
 
+    def assignment(self) -> frozenset[int]:
+        """The partitions assigned to this member; see `Consumer.assignment`."""
+        assigned: dict[str, set[int]] = {}
+        for tp in self._consumer.assignment():
+            assigned.setdefault(tp.topic, set()).add(tp.partition)
+        return same_partitions(assigned)
+
     def close(self) -> None:
         """Leave the group without committing."""
         self._consumer.close(autocommit=False)
 
 
-class KafkaTransport:
-    """Producers, consumers and topic administration against one Kafka cluster."""
+class KafkaCluster:
+    """Where a Kafka transport connects and how it makes producers and consumers.
+
+    The base of both Kafka transports: a subclass names its client's producer and consumer
+    classes, which take the same arguments, and adds `ensure_topics`.
+    """
+
+    producer_class: ClassVar[Callable[..., Producer]]
+    consumer_class: ClassVar[Callable[..., Consumer]]
 
     def __init__(
         self,
@@ -234,15 +232,15 @@ class KafkaTransport:
         self.client_id = client_id
         self.backoff = backoff or Backoff()
 
-    def producer(self, *, idempotent: bool = True) -> KafkaTransportProducer:
+    def producer(self, *, idempotent: bool = True) -> Producer:
         """A new producer; see `Transport.producer` for when not to be idempotent."""
-        return KafkaTransportProducer(
+        return self.producer_class(
             self.bootstrap, self.client_id, self.backoff, idempotent=idempotent
         )
 
-    def consumer(self, group_id: str, topics: list[str]) -> KafkaTransportConsumer:
+    def consumer(self, group_id: str, topics: list[str]) -> Consumer:
         """A new member of `group_id` subscribed to `topics`."""
-        return KafkaTransportConsumer(
+        return self.consumer_class(
             self.bootstrap,
             self.client_id,
             group_id,
@@ -250,6 +248,17 @@ class KafkaTransport:
             backoff=self.backoff,
             session_timeout_s=self.session_timeout_s,
         )
+
+    def partition_of(self, key: str) -> int:
+        """The Java client's default partition of `key`: murmur2 of its bytes, made positive."""
+        return int(murmur2(key.encode()) & 0x7FFFFFFF) % self.partitions
+
+
+class KafkaTransport(KafkaCluster):
+    """Producers, consumers and topic administration against one Kafka cluster (kafka-python)."""
+
+    producer_class = KafkaTransportProducer
+    consumer_class = KafkaTransportConsumer
 
     def ensure_topics(self, topics: list[str]) -> None:
         """Create missing topics; a topic that exists already (or appears meanwhile) is fine."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Literal
 
@@ -20,6 +20,7 @@ from sla.intervals import Interval
 from sla.service_levels import ServiceFigures
 from sla.windows import month_window, previous_months
 from slamon.compute import compute
+from slamon.report.provenance import Provenance, config_sha256, consistently, slamon_version
 
 TREND_MONTHS = 6
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
@@ -62,11 +63,28 @@ class ReviewPack:
     scope_kind: Literal["customer", "service"]
     month: str
     services: tuple[ServiceReview, ...]
+    provenance: Provenance
+
+    @property
+    def base_slug(self) -> str:
+        """The directory name of the pack's first revision, e.g. ``2026-10-nordwind-online``."""
+        return scope_slug(self.month, self.scope)
 
     @property
     def slug(self) -> str:
-        """The pack's directory name, e.g. ``2026-10-nordwind-online``."""
-        return f"{self.month}-{re.sub(r'[^A-Za-z0-9._-]+', '-', self.scope).strip('-')}"
+        """The pack's directory name; a restatement adds ``-r<revision>``."""
+        revision = self.provenance.revision
+        return self.base_slug if revision == 0 else f"{self.base_slug}-r{revision}"
+
+    def restating(self, previous: str, revision: int) -> ReviewPack:
+        """This pack as revision `revision`, restating the pack in directory `previous`."""
+        provenance = replace(self.provenance, revision=revision, restates=previous)
+        return replace(self, provenance=provenance)
+
+
+def scope_slug(month: str, scope: str) -> str:
+    """The directory name of a month's pack of `scope`, before any restatement."""
+    return f"{month}-{re.sub(r'[^A-Za-z0-9._-]+', '-', scope).strip('-')}"
 
 
 def parse_month(text: str) -> tuple[int, int]:
@@ -96,6 +114,19 @@ def last_closed_month(config: SlamonConfig, now: int) -> str:
 def service_timezone(config: SlamonConfig, service: ServiceConfig) -> str:
     """The time zone of the service's calendar, in which its months begin (``24x7``: UTC)."""
     return Calendars(config.calendars)[service.service_hours].timezone
+
+
+def month_end(
+    config: SlamonConfig, month: str, services: Sequence[ServiceConfig] | None = None
+) -> int:
+    """When `month` ends in the last of the services' time zones (all configured by default).
+
+    The figures of the month know the events up to this instant, none after it.
+    """
+    year, number = parse_month(month)
+    chosen = config.services if services is None else services
+    zones = {service_timezone(config, s) for s in chosen} or {"UTC"}
+    return max(month_window(tz, year, number).end for tz in zones)
 
 
 def select_scopes(
@@ -140,6 +171,10 @@ class _Engine:
         self._store = store
         self._now = now
         self._done: dict[Interval, dict[str, ServiceFigures]] = {}
+
+    def forget(self) -> None:
+        """Drop the figures computed so far (the store has taken events since)."""
+        self._done.clear()
 
     def figures(self, service: str, window: Interval) -> ServiceFigures:
         """The figures of `service` over `window`, as `slamon compute` gives them."""
@@ -195,20 +230,31 @@ def build_packs(
     customer: str | None = None,
     now: int,
 ) -> list[ReviewPack]:
-    """The review packs of `month` (``YYYY-MM``) as of `now`, one per customer or service."""
+    """The review packs of `month` (``YYYY-MM``) as of `now`, one per customer or service.
+
+    Each carries its provenance: the config's hash and the watermark of the events its
+    figures saw (those up to the latest month end of its services, or `now`).
+    """
     year, number = parse_month(month)
     scopes = select_scopes(config, service=service, customer=customer)
     reported: Sequence[ServiceConfig] = [s for _, _, chosen in scopes for s in chosen]
     # Services are computed independently, so leaving the others out changes no figure.
     engine = _Engine(config.model_copy(update={"services": list(reported)}), store, now)
-    return [
-        ReviewPack(
-            scope=scope,
-            scope_kind=kind,
-            month=month,
-            services=tuple(
-                _review(engine, s, service_timezone(config, s), year, number) for s in chosen
-            ),
-        )
-        for scope, kind, chosen in scopes
-    ]
+    through = min(now, month_end(config, month, reported))
+
+    def reviews() -> list[tuple[str, Literal["customer", "service"], tuple[ServiceReview, ...]]]:
+        engine.forget()  # a second run must not reuse figures of the store before the batch
+        return [
+            (
+                scope,
+                kind,
+                tuple(
+                    _review(engine, s, service_timezone(config, s), year, number) for s in chosen
+                ),
+            )
+            for scope, kind, chosen in scopes
+        ]
+
+    built, watermark = consistently(store, through, reviews)
+    provenance = Provenance(config_sha256(config), watermark, slamon_version(), now)
+    return [ReviewPack(scope, kind, month, services, provenance) for scope, kind, services in built]

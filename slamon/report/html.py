@@ -61,6 +61,9 @@ svg.chart { width: 100%; height: auto; display: block; }
 .empty td { height: 18pt; }
 .keep { break-inside: avoid; }
 .none { color: #666; font-style: italic; }
+footer { border-top: 1px solid #90a4ae; margin-top: 14pt; padding-top: 4pt; color: #555;
+         font-size: 8pt; overflow-wrap: anywhere; }
+.restated { color: #c62828; font-weight: bold; }
 @media print {
   body { max-width: none; padding: 0; }
   h2.section { break-before: page; }
@@ -550,6 +553,32 @@ def _periods(pack: ReviewPack) -> str:
     return f'<ul class="meta">{items}</ul>'
 
 
+def _restated(pack: ReviewPack) -> str:
+    p = pack.provenance
+    if p.revision == 0:
+        return ""
+    return (
+        f'<p class="restated">Restatement {p.revision}: replaces the pack '
+        f"{escape(p.restates or '')} after late events changed its figures.</p>"
+    )
+
+
+def _footer(pack: ReviewPack) -> str:
+    """The provenance of the figures, as in `provenance.json` (without the writing time)."""
+    p = pack.provenance
+    w = p.watermark
+    return (
+        f'<footer id="provenance" data-config-sha256="{p.config_sha256}" '
+        f'data-events="{w.events}" data-max-ingested-at="{escape(w.max_ingested_at or "")}" '
+        f'data-max-event-time="{escape(w.max_event_time or "")}">'
+        f"<p><strong>Provenance</strong> &middot; config SHA-256 <code>{p.config_sha256}</code>"
+        f" &middot; events up to {escape(rfc3339(w.through))}: {w.events} stored, the last "
+        f"ingested at {escape(w.max_ingested_at or NOT_DEFINED)}, the newest from "
+        f"{escape(w.max_event_time or NOT_DEFINED)} &middot; slamon {escape(p.slamon_version)}"
+        f" &middot; revision {p.revision}</p></footer>"
+    )
+
+
 def render_html(
     pack: ReviewPack, tables: Mapping[str, Table], *, generated_at: datetime | None = None
 ) -> str:
@@ -587,7 +616,8 @@ def render_html(
         '<link rel="icon" href="data:,">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
         f"<header><h1>Monthly service review</h1><p><strong>{who} {escape(pack.scope)}"
-        f"</strong> &middot; {escape(month)}</p>{_periods(pack)}{generated}</header>"
+        f"</strong> &middot; {escape(month)}</p>{_restated(pack)}{_periods(pack)}{generated}"
+        "</header>"
         f"<nav><strong>Contents</strong><ol>{contents}</ol></nav>"
-        f"{body}</body></html>\n"
+        f"{body}{_footer(pack)}</body></html>\n"
     )

@@ -603,7 +603,8 @@ def csv_text(table: Table) -> str:
 
 
 def json_text(table: Table, pack: ReviewPack) -> str:
-    """The table as JSON: the pack it belongs to, its columns and its rows, keys sorted."""
+    """The table as JSON: the pack it belongs to, its columns, its rows and where they came
+    from (config hash and event watermark), keys sorted."""
     document: dict[str, Any] = {
         "table": table.name,
         "title": table.title,
@@ -611,6 +612,7 @@ def json_text(table: Table, pack: ReviewPack) -> str:
         "month": pack.month,
         "columns": list(table.columns),
         "rows": list(table.rows),
+        "provenance": pack.provenance.figures_record(),
     }
     return (
         json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"

@@ -18,7 +18,7 @@ import pytest
 
 from collectors.publisher import SpooledPublisher
 from collectors.spool import Spool, SpoolFullError
-from pipeline.transport import Backoff, KafkaTransport
+from pipeline.transport import KAFKA_CLIENTS, Backoff, KafkaTransport
 from sla.events import CloudEvent, EventType, new_event, parse_event, topic_for
 
 AT = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
@@ -48,8 +48,10 @@ def probe(n: int) -> CloudEvent:
     )
 
 
-def publisher(bootstrap: str, prefix: str, spool_dir: Path, **spool: int) -> SpooledPublisher:
-    transport = KafkaTransport(bootstrap, partitions=3, backoff=QUICK)
+def publisher(
+    bootstrap: str, prefix: str, spool_dir: Path, client: str = "kafka-python", **spool: int
+) -> SpooledPublisher:
+    transport = KAFKA_CLIENTS[client](bootstrap, partitions=3, backoff=QUICK)
     return SpooledPublisher(
         transport.producer,
         prefix,
@@ -131,12 +133,12 @@ def test_a_full_spool_refuses_durable_events_and_counts_lost_probes(
 
 @pytest.mark.kafka
 def test_a_broker_restart_mid_stream_loses_no_event(
-    kafka_broker: Restartable, tmp_path: Path, unique_name: str
+    kafka_broker: Restartable, kafka_client: str, tmp_path: Path, unique_name: str
 ) -> None:
     bootstrap = kafka_broker.bootstrap
     topic = topic_for(unique_name, "availability")
     KafkaTransport(bootstrap, partitions=3).ensure_topics([topic])
-    sink = publisher(bootstrap, unique_name, tmp_path / "spool")
+    sink = publisher(bootstrap, unique_name, tmp_path / "spool", kafka_client)
 
     def outage() -> None:
         time.sleep(2.0)

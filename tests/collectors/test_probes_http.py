@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from collectors.probes import ProbeScheduler
+from collectors.probes import USER_AGENT, ProbeScheduler
 from sla.config import ProbeConfig
 from sla.events import ProbeData
 
@@ -20,18 +20,28 @@ SLOW_S = 1.5
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """`/status/NNN` answers NNN, `/slow` answers late; every body names method and X-Token."""
+    """`/status/NNN` answers NNN, `/slow` answers late, `/moved` redirects to `/`.
+
+    Every body names method and X-Token; every answer sets a cookie. HTTP/1.1 keeps
+    connections open for a client that wants to reuse them.
+    """
 
     server: _Server
+    protocol_version = "HTTP/1.1"
 
     def _answer(self) -> None:
         self.server.requests.append((self.command, self.headers.get("X-Token")))
+        self.server.seen.append((self.headers.get("User-Agent"), self.headers.get("Cookie")))
+        self.server.client_ports.append(self.client_address[1])
         if self.path == "/slow":
             time.sleep(SLOW_S)
         _, _, code = self.path.partition("/status/")
-        status = int(code or 200)
+        status = 302 if self.path == "/moved" else int(code or 200)
         body = f"method={self.command} token={self.headers.get('X-Token')} state=ready".encode()
         self.send_response(status)
+        if self.path == "/moved":
+            self.send_header("Location", "/")
+        self.send_header("Set-Cookie", "session=abc; Path=/")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -54,6 +64,8 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, context: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[tuple[str, str | None]] = []
+        self.seen: list[tuple[str | None, str | None]] = []
+        self.client_ports: list[int] = []
         self.scheme = "http"
         if context is not None:
             self.socket = context.wrap_socket(self.socket, server_side=True)
@@ -92,6 +104,27 @@ def test_head_passes_without_a_body(server: _Server) -> None:
     data = _probe(server.url("/"), method="HEAD")
     assert (data.ok, data.status_code, data.error) == (True, 200, None)
     assert server.requests == [("HEAD", None)]
+
+
+def test_redirect_is_the_answer_not_followed(server: _Server) -> None:
+    data = _probe(server.url("/moved"))
+    # Below 400, so it passes by default, but as the 302 itself: no second request was made.
+    assert (data.ok, data.status_code) == (True, 302)
+    assert len(server.requests) == 1
+    assert not _probe(server.url("/moved"), expect_status=[200]).ok
+
+
+def test_each_check_has_its_own_connection_user_agent_and_no_cookies(server: _Server) -> None:
+    # By name: cookie jars ignore cookies of IP addresses anyway.
+    url = server.url("/").replace("127.0.0.1", "localhost")
+    config = ProbeConfig(name="health", http=url, interval=1, timeout=1)
+    # Both probes share the scheduler's session, one after the other, and the server sets a
+    # cookie on each answer.
+    scheduler = ProbeScheduler([("shop", config), ("shop", config)], lambda _: None, concurrency=1)
+    asyncio.run(scheduler.run_once())
+    assert server.seen == [(USER_AGENT, None), (USER_AGENT, None)]
+    # The server would keep the first connection open, but the second check connects anew.
+    assert len(set(server.client_ports)) == 2
 
 
 def test_failing_500_passes_when_500_is_expected(server: _Server) -> None:

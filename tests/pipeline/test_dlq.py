@@ -19,7 +19,7 @@ from pipeline.ingest import (
     IngestLoop,
 )
 from pipeline.store import EventStore
-from pipeline.transport import Backoff, KafkaTransport, Message, Transport
+from pipeline.transport import KAFKA_CLIENTS, Backoff, Message, Transport
 from sla.config import PipelineConfig
 from sla.events import (
     DLQ_ERROR_CODE_HEADER,
@@ -194,7 +194,7 @@ def read_letters(transport: Transport, prefix: str, expected: int) -> list[Messa
 
 @pytest.mark.kafka
 def test_bad_messages_too_large_to_dead_letter_are_truncated_and_committed(
-    kafka_bootstrap: str, unique_name: str
+    kafka_bootstrap: str, kafka_client: str, unique_name: str
 ) -> None:
     availability = topic_for(unique_name, "availability")
     # Only a topic with a higher limit can hold a 2 MB message at all.
@@ -208,7 +208,7 @@ def test_bad_messages_too_large_to_dead_letter_are_truncated_and_committed(
     producer.flush(30)
     producer.close()
 
-    transport = KafkaTransport(kafka_bootstrap, backoff=Backoff(deadline_s=30.0))
+    transport = KAFKA_CLIENTS[kafka_client](kafka_bootstrap, backoff=Backoff(deadline_s=30.0))
     store = EventStore(":memory:")
     loop = IngestLoop(transport, store, PipelineConfig(group_id=unique_name), unique_name)
     assert ingest_all(loop, 5) == (3, 2)
@@ -232,11 +232,11 @@ def test_bad_messages_too_large_to_dead_letter_are_truncated_and_committed(
 
 @pytest.mark.kafka
 def test_a_dead_letter_the_broker_refuses_is_sent_without_its_body(
-    kafka_bootstrap: str, unique_name: str
+    kafka_bootstrap: str, kafka_client: str, unique_name: str
 ) -> None:
     # A dead-letter topic that refuses any record batch over 4 KiB.
     create_topic(kafka_bootstrap, dlq_topic(unique_name), 4096)
-    transport = KafkaTransport(kafka_bootstrap, backoff=Backoff(deadline_s=30.0))
+    transport = KAFKA_CLIENTS[kafka_client](kafka_bootstrap, backoff=Backoff(deadline_s=30.0))
     store = EventStore(":memory:")
     loop = IngestLoop(transport, store, PipelineConfig(group_id=unique_name), unique_name)
     not_json = b"<" * 10_000  # under the 512 KiB truncation, over the topic's limit

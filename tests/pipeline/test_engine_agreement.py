@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.engine import inputs_from_store
+from pipeline.engine import inputs_from_store, inputs_in_batches
 from pipeline.store import EventStore
 from sla.config import SlamonConfig
 from sla.events import (
@@ -59,10 +59,16 @@ def at(seconds: float) -> datetime:
 
 
 def both(events: list[CloudEvent], since: int, now: int) -> tuple[dict[str, ServiceInputs], ...]:
-    """The reference and the fast reduction of the same events."""
+    """The reference and the fast reduction of the same events.
+
+    The fast reduction one service at a time (`inputs_in_batches`) must give the same inputs
+    for each configured service.
+    """
     with EventStore(":memory:") as store:
         store.write_batch(events)
         fast = inputs_from_store(store, CONFIG, since, now)
+        by_batch = list(inputs_in_batches(store, CONFIG, since, now, 1))
+    assert by_batch == [{s.id: fast[s.id]} for s in CONFIG.services]
     return inputs_from_events(events, CONFIG, since, now), fast
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.engine import inputs_from_store
+from pipeline.probe_islands import rebuild_probe_islands, service_batches
 from pipeline.store import EventStore
 from sla.availability import Outage
 from sla.config import SlamonConfig
@@ -124,3 +128,27 @@ def test_a_window_starting_inside_a_failure_run_counts_only_its_results_inside()
         fast = inputs_from_store(store, CONFIG, since, since + 600)
     assert fast == inputs_from_events(events, CONFIG, since, since + 600)
     assert fast["api"].outages == (Outage(START + 600, None, source="probes"),)
+
+
+@pytest.mark.parametrize("batch_services", [1, 2, 5])
+def test_islands_rebuilt_a_batch_of_services_at_a_time_are_the_kept_ones(
+    tmp_path: Path, batch_services: int
+) -> None:
+    path = tmp_path / "store.duckdb"
+    outcomes = [True, True, False, True, False, False, True]
+    events = [
+        probe(60 * n + k, ok, 100 * k + n, service, check)
+        for k, (service, check) in enumerate(
+            (s, c) for s in ("api", "db", "web", "zz") for c in ("a", "b")
+        )
+        for n, ok in enumerate(outcomes[k % 3 :])
+    ]
+    with EventStore(path) as store:
+        store.write_batch(events)
+        kept = store.query(ISLANDS).rows()
+    with duckdb.connect(str(path)) as con:
+        assert service_batches(con, 2) == [("api", "db"), ("web", "zz")]
+        rebuild_probe_islands(con, batch_services)
+        assert con.sql(ISLANDS).fetchall() == kept
+    with duckdb.connect(str(path)) as con, pytest.raises(ValueError):
+        rebuild_probe_islands(con, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -9,13 +10,13 @@ from typing import Protocol
 
 import pytest
 
-from pipeline.ingest import BatchResult, IngestLoop
+from pipeline.ingest import BatchResult, IngestLoop, collection_paused
 from pipeline.store import EventStore
 from pipeline.transport import (
+    KAFKA_CLIENTS,
     Backoff,
     Consumer,
     EmbeddedTransport,
-    KafkaTransport,
     Message,
     Producer,
     Transport,
@@ -147,8 +148,12 @@ def test_run_returns_when_stop_is_set(unique_name: str) -> None:
 
 
 @pytest.mark.kafka
-def test_the_loop_rides_out_a_broker_restart(kafka_broker: Restartable, unique_name: str) -> None:
-    transport = KafkaTransport(kafka_broker.bootstrap, backoff=Backoff(deadline_s=60.0))
+def test_the_loop_rides_out_a_broker_restart(
+    kafka_broker: Restartable, kafka_client: str, unique_name: str
+) -> None:
+    transport = KAFKA_CLIENTS[kafka_client](
+        kafka_broker.bootstrap, backoff=Backoff(deadline_s=60.0)
+    )
     store = EventStore(":memory:")
     loop = IngestLoop(transport, store, config(unique_name), unique_name)
     publish(transport, unique_name, probes(["checkout"], 10))
@@ -227,3 +232,17 @@ def test_a_batch_stored_but_not_committed_is_redelivered_and_counted_as_duplicat
     assert sum(r.duplicates for r in results) == stored_before
     assert sum(r.stored for r in results) == 20 - stored_before
     assert store.counts_by_type() == {"slamon.probe.v1": 20}
+
+
+def test_the_collector_pause_restores_what_it_found() -> None:
+    assert gc.isenabled()
+    with collection_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()  # someone else's pause is not ended early
+    finally:
+        gc.enable()

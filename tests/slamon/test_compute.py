@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from pipeline.parquet import ParquetExporter
+from pipeline.store import EventStore
 from sla.events import CHANGE, MAINTENANCE, OUTAGE, TICKET, new_event
 
 CONFIG = {
@@ -130,10 +132,21 @@ def test_store_and_events_file_give_byte_identical_output(files: dict[str, Path]
     assert "shop" in compute(files, "--store", str(files["store"]), fmt="table")
 
 
+def test_compute_reads_the_parquet_export(files: dict[str, Path], tmp_path: Path) -> None:
+    ingest = slamon("ingest", "-c", str(files["config"]), str(files["events"]))
+    assert ingest.returncode == 0, ingest.stderr
+    with EventStore(files["store"], read_only=True) as store:
+        assert ParquetExporter(tmp_path / "parquet").export(store, "shop") > 0
+    from_events = compute(files, "--events", str(files["events"]))
+    assert compute(files, "--parquet", str(tmp_path / "parquet")) == from_events
+
+
 def test_bad_invocations_are_one_line_errors(files: dict[str, Path], tmp_path: Path) -> None:
     config = str(files["config"])
     both = slamon("compute", "-c", config, "--events", "x", "--store", "y", *WINDOW)
-    assert both.stderr.strip() == "error: give exactly one of --events FILE.jsonl or --store DB"
+    assert both.stderr.strip() == (
+        "error: give exactly one of --events FILE.jsonl, --store DB or --parquet DIR"
+    )
     naive = slamon(
         "compute", "-c", config, "--store", "y", "--from", "2026-10-01T00:00", "--to", "2026-10-02"
     )

@@ -181,6 +181,16 @@ def faults(
     return Faults(tmp_path, unique_name, free_port, write_config, slamon_process, scrape, wait_for)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the long variants (marked `soak`) unless `make soak` runs the suite."""
+    if SOAK:
+        return
+    long = [item for item in items if item.get_closest_marker("soak")]
+    if long:
+        config.hook.pytest_deselected(items=long)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
+
+
 @pytest.fixture
 def soak() -> bool:
     """True under `make soak`, which runs the long variants of the suite."""

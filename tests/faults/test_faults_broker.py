@@ -9,7 +9,6 @@ without a gap, and the webhook-fed figures equal a clean run's.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter
@@ -26,7 +25,6 @@ from sla.intervals import Interval
 
 pytestmark = pytest.mark.kafka
 
-LONG = pytest.mark.skipif(os.environ.get("SLAMON_SOAK") != "1", reason="long: run by make soak")
 PROBED = [f"web-{n}" for n in range(3)]
 # Probes run every second: across the outage no gap may come near its length.
 MAX_PROBE_GAP_S = 10
@@ -82,7 +80,7 @@ def change_window() -> Interval:
     [
         pytest.param(30, id="30s"),
         # Longer than the pipeline's 60 s of retries for one Kafka call.
-        pytest.param(120, id="120s", marks=[LONG, pytest.mark.soak]),
+        pytest.param(120, id="120s", marks=pytest.mark.soak),
     ],
 )
 def test_a_broker_outage_under_collectors_and_pipeline_loses_nothing(

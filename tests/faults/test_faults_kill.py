@@ -8,7 +8,6 @@ killed process gets no chance to finish a batch, commit offsets or checkpoint Du
 
 from __future__ import annotations
 
-import os
 import random
 from typing import Any
 
@@ -16,15 +15,13 @@ import pytest
 
 pytestmark = pytest.mark.kafka
 
-LONG = pytest.mark.skipif(os.environ.get("SLAMON_SOAK") != "1", reason="long: run by make soak")
-
 
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize(
     ("distinct", "duplicates", "kills"),
     [
         pytest.param(190_000, 10_000, 20, id="200k-events-20-kills"),
-        pytest.param(950_000, 50_000, 50, id="1m-events-50-kills", marks=[LONG, pytest.mark.soak]),
+        pytest.param(950_000, 50_000, 50, id="1m-events-50-kills", marks=pytest.mark.soak),
     ],
 )
 def test_sigkill_at_random_points_stores_each_event_once(

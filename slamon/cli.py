@@ -275,6 +275,14 @@ def _services(config: SlamonConfig) -> list[str]:
     return [s.id for s in config.services]
 
 
+def _record(
+    kind: RecordKind, fields: dict[str, str | None], config: Path, bootstrap: str | None
+) -> None:
+    """Publish one record given on the command line (a change, continuity test, ...)."""
+    loaded = _load(config, bootstrap)
+    publish_events(loaded, [record_from_cli(kind, fields, services=_services(loaded))], console)
+
+
 @record_app.command("change")
 def record_change_command(
     config: ConfigOption,
@@ -293,8 +301,7 @@ def record_change_command(
     bootstrap: BootstrapOption = None,
 ) -> None:
     """Record the state of a change."""
-    loaded = _load(config, bootstrap)
-    event = record_from_cli(
+    _record(
         RecordKind.CHANGE,
         {
             "service": service,
@@ -306,9 +313,9 @@ def record_change_command(
             "caused_incident": caused_incident,
             "time": at,
         },
-        services=_services(loaded),
+        config,
+        bootstrap,
     )
-    publish_events(loaded, [event], console)
 
 
 @record_app.command("continuity")
@@ -327,8 +334,7 @@ def record_continuity_command(
     bootstrap: BootstrapOption = None,
 ) -> None:
     """Record a continuity (disaster recovery) test."""
-    loaded = _load(config, bootstrap)
-    event = record_from_cli(
+    _record(
         RecordKind.CONTINUITY,
         {
             "service": service,
@@ -340,9 +346,9 @@ def record_continuity_command(
             "outcome": outcome,
             "time": at,
         },
-        services=_services(loaded),
+        config,
+        bootstrap,
     )
-    publish_events(loaded, [event], console)
 
 
 @record_app.command("maintenance")
@@ -360,8 +366,7 @@ def record_maintenance_command(
     bootstrap: BootstrapOption = None,
 ) -> None:
     """Record a planned maintenance window (excluded from agreed service time)."""
-    loaded = _load(config, bootstrap)
-    event = record_from_cli(
+    _record(
         RecordKind.MAINTENANCE,
         {
             "service": service,
@@ -372,9 +377,9 @@ def record_maintenance_command(
             "change_ref": change_ref,
             "time": at,
         },
-        services=_services(loaded),
+        config,
+        bootstrap,
     )
-    publish_events(loaded, [event], console)
 
 
 @import_app.command("tickets")

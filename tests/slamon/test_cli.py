@@ -248,6 +248,18 @@ def test_record_and_import_commands_store_their_events(
     assert "1 new events stored" in again.stderr  # a different time is a new state event
     bad = slamon("record", "change", "-c", config, *change[:-2], "--end", "2026-10-01T11:00")
     assert bad.returncode == 1 and "end: expected an RFC 3339 timestamp" in bad.stderr
+    continuity = slamon(
+        "record", "continuity", "-c", config, "--service", "shop", "--id", "DR-1",
+        "--scenario", "database failover", "--invoked-at", "2026-10-02T10:00:00Z",
+        "--restored-at", "2026-10-02T10:20:00Z", "--data-restored-to", "2026-10-02T09:59:00Z",
+        "--outcome", "passed",
+    )  # fmt: skip
+    assert continuity.returncode == 0, continuity.stderr
+    window = slamon(
+        "record", "maintenance", "-c", config, "--service", "shop", "--id", "MW-0",
+        "--start", "2026-10-02T01:00:00Z", "--end", "2026-10-02T02:00:00Z", "--reason", "patching",
+    )  # fmt: skip
+    assert window.returncode == 0, window.stderr
 
     records = tmp_path / "maintenance.csv"
     records.write_text(
@@ -271,7 +283,8 @@ def test_record_and_import_commands_store_their_events(
     with EventStore(store_path, read_only=True) as store:
         counts = store.counts_by_type()
     assert counts["slamon.change.v1"] == 2
-    assert counts["slamon.maintenance.v1"] == 1
+    assert counts["slamon.continuity.v1"] == 1
+    assert counts["slamon.maintenance.v1"] == 2
     assert counts["slamon.ticket.v1"] > 0
 
 

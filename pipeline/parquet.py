@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.store import EventStore
+from pipeline.store import EventStore, sql_literal
 from sla.errors import InvalidEventError, StoreError
 from sla.events import CloudEvent, parse_event
 
@@ -78,9 +78,9 @@ class ParquetExporter:
             watermark, after = -1, total
         if not after:
             return 0
-        prefix = f"{_literal(name)}-{uuid.uuid4().hex[:8]}"
+        prefix = f"{sql_literal(name)}-{uuid.uuid4().hex[:8]}"
         store.query(
-            EXPORT.format(watermark=watermark, directory=_literal(self.directory), prefix=prefix)
+            EXPORT.format(watermark=watermark, directory=sql_literal(self.directory), prefix=prefix)
         )
         _write_watermark(mark_file, int(newest), total)
         return int(after)
@@ -105,11 +105,6 @@ def _write_watermark(path: Path, ingested_at_us: int, rows_up_to: int) -> None:
     os.replace(temporary, path)
 
 
-def _literal(value: object) -> str:
-    """`value` inside a single-quoted SQL literal (COPY takes no parameters for its target)."""
-    return str(value).replace("'", "''")
-
-
 def parquet_events(
     directory: Path, services: list[str] | None = None
 ) -> Iterator[tuple[CloudEvent | InvalidEventError, bytes]]:
@@ -117,7 +112,7 @@ def parquet_events(
     files = str(directory / "**" / "*.parquet")
     if not any(directory.glob("service=*/day=*/*.parquet")):
         raise StoreError(f"{directory}: no Parquet export (service=*/day=*/*.parquet) there")
-    query = f"SELECT raw FROM read_parquet('{_literal(files)}', hive_partitioning = true)"
+    query = f"SELECT raw FROM read_parquet('{sql_literal(files)}', hive_partitioning = true)"
     params: dict[str, object] = {}
     if services is not None:
         # The service is a partition column: DuckDB reads only those directories.

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.migrations import LATEST_VERSION
-from pipeline.store import EventStore
+from pipeline.store import EventStore, sql_literal
 from pipeline.transport.base import Backoff, Message
 from sla.errors import StoreError, StoreInUseError
 from sla.events import CloudEvent
@@ -160,7 +160,7 @@ class ShardUnion(EventStore):
         try:
             connection.execute("SET TimeZone = 'UTC'")
             for partition, path in files.items():
-                connection.execute(f"ATTACH '{_quoted(path)}' AS shard_{partition} (READ_ONLY)")
+                connection.execute(f"ATTACH '{sql_literal(path)}' AS shard_{partition} (READ_ONLY)")
                 self._check_shard(connection, partition, path)
             tables = connection.execute(
                 "SELECT table_name FROM information_schema.tables "
@@ -189,11 +189,6 @@ class ShardUnion(EventStore):
                 f"shard {path} has schema version {version and version[0]}, not "
                 f"{LATEST_VERSION}: open it writable once (start its worker) to migrate it"
             )
-
-
-def _quoted(path: Path) -> str:
-    """`path` inside a single-quoted SQL literal (ATTACH takes no parameters)."""
-    return str(path).replace("'", "''")
 
 
 def _union_error(directory: Path, exc: duckdb.Error) -> StoreError:

@@ -51,6 +51,12 @@ RETURNING id, type
 """
 
 
+def sql_literal(value: object) -> str:
+    """`value` inside a single-quoted SQL literal, for statements that take no parameters
+    (ATTACH, COPY ... TO)."""
+    return str(value).replace("'", "''")
+
+
 def _column(items: Sequence[object], attribute: str, type_: pa.DataType) -> pa.Array[Any]:
     """One attribute of every item as an Arrow array."""
     return pa.array(list(map(attrgetter(attribute), items)), type_)

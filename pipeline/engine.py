@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.settled_tickets import SettledTickets, policy_fingerprints
 from pipeline.store import EventStore
 from sla.availability import ProbeIsland
 from sla.calendar import Calendars
@@ -38,7 +39,7 @@ from sla.inputs import (
     ticket_policies,
 )
 from sla.intervals import Interval
-from sla.tickets import TicketClock, ticket_clocks_frame
+from sla.tickets import TicketClock
 
 # Whole seconds, rounded down like sla.inputs.epoch_seconds.
 _T = "epoch_us({}) // 1000000"
@@ -130,13 +131,14 @@ def probe_islands_in_window(
 # Each monitor (service and CloudEvent source, which only the ledger holds) has its own
 # state. Only real changes matter; of those before the window, the last one of each monitor
 # gives its state at the start. Equal states in a row are one change, as in
-# outages_from_status_changes.
+# outages_from_status_changes. The ledger is filtered by type before the join: a hundred
+# status events then cost a scan of the type column, not of every id in the ledger.
 STATUS_CHANGES = f"""
 WITH ordered AS (
     SELECT s.service, e.source, {_T.format("s.time")} AS t, s.state, s.time, s.event_id,
            lag(s.state) OVER (
                PARTITION BY s.service, e.source ORDER BY s.time, s.event_id) AS previous
-    FROM statuses s JOIN events e ON e.id = s.event_id
+    FROM statuses s JOIN events e ON e.id = s.event_id AND e.type = 'slamon.status.v1'
     WHERE s.time < to_timestamp($now + 1) AND /*in batch: s.service*/
 ), changes AS (
     SELECT * FROM ordered WHERE previous IS DISTINCT FROM state
@@ -195,13 +197,6 @@ ORDER BY service, time, event_id
 """
 
 
-TICKET_UPDATES = f"""
-SELECT service, ticket_id, {_T.format("time")} AS time, status, priority, responded, kind
-FROM tickets WHERE time < to_timestamp($now + 1) AND service IN (SELECT unnest($services))
-ORDER BY time, event_id
-"""
-
-
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while hundreds of thousands of objects are built.
@@ -219,15 +214,25 @@ def _collector_paused() -> Iterator[None]:
 
 
 def inputs_from_store(
-    store: EventStore, config: SlamonConfig, since: int, now: int
+    store: EventStore, config: SlamonConfig, since: int, now: int, *, settled: bool = True
 ) -> dict[str, ServiceInputs]:
-    """Per service inputs for windows within [since, now], from the events known at `now`."""
+    """Per service inputs for windows within [since, now], from the events known at `now`.
+
+    With `settled` false, the clocks of settled tickets kept in the store are not read but
+    recomputed (`pipeline.settled_tickets`).
+    """
     with _collector_paused():
-        return _inputs_from_store(store, config, since, now, None)
+        return _inputs_from_store(store, config, since, now, None, settled=settled)
 
 
 def inputs_in_batches(
-    store: EventStore, config: SlamonConfig, since: int, now: int, batch_services: int
+    store: EventStore,
+    config: SlamonConfig,
+    since: int,
+    now: int,
+    batch_services: int,
+    *,
+    settled: bool = True,
 ) -> Iterator[dict[str, ServiceInputs]]:
     """The inputs of `inputs_from_store` for the configured services, `batch_services` of
     them at a time in config order, each batch from its services' rows only.
@@ -242,7 +247,8 @@ def inputs_in_batches(
             update={"services": config.services[first : first + batch_services]}
         )
         with _collector_paused():
-            yield _inputs_from_store(store, batch, since, now, [s.id for s in batch.services])
+            services = [s.id for s in batch.services]
+            yield _inputs_from_store(store, batch, since, now, services, settled=settled)
 
 
 def _with_batch(params: dict[str, Any], services: Sequence[str] | None) -> dict[str, Any]:
@@ -256,6 +262,8 @@ def _inputs_from_store(
     since: int,
     now: int,
     services: Sequence[str] | None,
+    *,
+    settled: bool,
 ) -> dict[str, ServiceInputs]:
     evidence: dict[str, AvailabilityEvidence] = defaultdict(AvailabilityEvidence)
 
@@ -303,9 +311,10 @@ def _inputs_from_store(
 
     policies = ticket_policies(config)
     if policies:
-        updates = store.query(TICKET_UPDATES, {"now": now, "services": sorted(policies)})
-        clocks = ticket_clocks_frame(updates, policies, Calendars(config.calendars), now)
-        del updates
+        fingerprints = policy_fingerprints(policies, config.calendars)
+        calendars = Calendars(config.calendars)
+        tickets = SettledTickets(policies, calendars, fingerprints, read_stored=settled)
+        clocks = tickets.clocks(store, sorted(policies), since, now)
         # CLOCK_COLUMNS are `service` followed by the fields of TicketClock, in order, and
         # the clocks come sorted by service: each service's are one slice of the list.
         made = list(itertools.starmap(TicketClock, _rows(clocks.drop("service"))))

@@ -34,6 +34,10 @@ type                        table            data columns
 version 3) holds the runs of equal outcomes of each check, maintained with every batch of
 probe results: see `pipeline.probe_islands`.
 
+``settled_tickets`` and ``settled_clocks`` (since version 4) keep the clocks of tickets
+whose every clock has stopped, for the engine to read instead of recomputing them: see
+`pipeline.settled_tickets`.
+
 Typed tables keep every event, including the several events of one outage (its start, then
 its end); the view ``outages_latest`` holds the latest event per (service, outage_id) by
 event time, which is what readers of outages want.
@@ -46,6 +50,7 @@ from dataclasses import dataclass
 import duckdb
 
 from pipeline.probe_islands import CREATE_PROBE_ISLANDS, REBUILD_PROBE_ISLANDS
+from pipeline.settled_tickets import CREATE_SETTLED_TICKETS
 from sla.errors import StoreError
 
 TABLE_OF_TYPE: dict[str, str] = {
@@ -141,6 +146,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events ledger and one typed table per event type", _V1),
     Migration(2, "probes: TLS certificate expiry", _V2),
     Migration(3, "probe islands", CREATE_PROBE_ISLANDS + REBUILD_PROBE_ISLANDS),
+    Migration(4, "settled ticket clocks", CREATE_SETTLED_TICKETS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -154,6 +154,7 @@ class ShardUnion(EventStore):
         if not files:
             raise StoreError(f"{directory}: no shard stores (partition-NNN.duckdb) there")
         self.path = str(directory)
+        self.read_only = True
         self._lock = threading.Lock()
         self._table_schemas = {}
         connection = duckdb.connect(":memory:")

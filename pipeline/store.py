@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from pipeline.migrations import EVENT_COLUMNS, LATEST_VERSION, TABLE_OF_TYPE, migrate
 from pipeline.migrations import current_version as schema_version_of
 from pipeline.probe_islands import rebuild_probe_islands, update_probe_islands
+from pipeline.settled_tickets import replace_settled
 from sla.errors import StoreError, StoreInUseError
 from sla.events import CloudEvent
 
@@ -97,6 +98,7 @@ class EventStore:
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
+        self.read_only = read_only
         try:
             self._connection: duckdb.DuckDBPyConnection | None = duckdb.connect(
                 self.path, read_only=read_only
@@ -257,6 +259,20 @@ class EventStore:
 
         self._run("rebuilding the probe islands", rebuild)
 
+    def keep_settled_tickets(self, tickets: pl.DataFrame, clocks: pl.DataFrame) -> None:
+        """Replace the stored clocks of settled `tickets` (see `pipeline.settled_tickets`)."""
+
+        def keep(con: duckdb.DuckDBPyConnection) -> None:
+            con.begin()
+            try:
+                replace_settled(con, tickets, clocks)
+                con.commit()
+            except BaseException:
+                _rollback(con)
+                raise
+
+        self._run("keeping settled ticket clocks", keep)
+
     def counts_by_type(self) -> dict[str, int]:
         """How many distinct events of each type are stored."""
         rows = self._run(
@@ -274,6 +290,14 @@ class EventStore:
                 return pl.DataFrame()
             frame: pl.DataFrame = relation.pl()
             return frame
+
+        return self._run("a query", run)
+
+    def query_together(self, queries: Sequence[tuple[str, dict[str, Any]]]) -> list[pl.DataFrame]:
+        """Run several parameterised queries with no write between them (one snapshot)."""
+
+        def run(con: duckdb.DuckDBPyConnection) -> list[pl.DataFrame]:
+            return [con.sql(sql, params=params).pl() for sql, params in queries]
 
         return self._run("a query", run)
 

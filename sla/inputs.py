@@ -83,7 +83,8 @@ class ServiceInputs:
     changes: tuple[ChangeRecord, ...] = ()
     """Every change event known at now; `sla.changes` keeps the latest per change."""
     ticket_clocks: tuple[TicketClock, ...] = ()
-    """The clocks of every ticket known at now, as of now."""
+    """The clocks of every ticket known at now, as of now, but for those stopped before
+    since: they fall in no window within [since, now] (`sla.tickets.in_window`)."""
 
 
 @dataclass
@@ -290,7 +291,9 @@ def inputs_from_events(
         policy = policies.get(service)
         if policy is not None:
             clocks = ticket_clocks(ticket_id, history, policy, calendars[policy.calendar], now)
-            other[service].ticket_clocks.extend(clocks)
+            other[service].ticket_clocks.extend(
+                c for c in clocks if c.stopped_at is None or c.stopped_at >= since
+            )
 
     return reduce_evidence(evidence, other, config, since, now)
 

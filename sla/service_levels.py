@@ -114,9 +114,12 @@ class ServiceFigures:
 
 
 def plain(value: Any, name: str = "") -> Any:
-    """Dataclasses, tuples and dicts as JSON-ready values, with instants as RFC 3339."""
+    """Dataclasses, named tuples, tuples and dicts as JSON-ready values, with instants as
+    RFC 3339."""
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name), f.name) for f in fields(value)}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return {name: plain(getattr(value, name), name) for name in value._fields}
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, dict):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import accumulate
-from typing import Literal, Protocol, get_args
+from typing import Literal, NamedTuple, Protocol, get_args
 
 import polars as pl
 
@@ -52,9 +52,12 @@ class TicketUpdate:
         return self.status in RESOLVED_STATUSES
 
 
-@dataclass(frozen=True, slots=True)
-class TicketClock:
-    """One clock of one ticket (and cycle) as of an instant."""
+class TicketClock(NamedTuple):
+    """One clock of one ticket (and cycle) as of an instant.
+
+    A named tuple, not a dataclass: a month holds hundreds of thousands of clocks, and a
+    tuple is built four times faster.
+    """
 
     ticket_id: str
     clock: ClockName
@@ -108,7 +111,7 @@ def ticket_clocks(
         for name in CLOCKS:
             clock = history.clock(name, cycle, rows_of_cycle)
             ever[name] = ever[name] or clock.status == "breached"
-            clocks.append(replace(clock, ever_breached=ever[name]))
+            clocks.append(clock._replace(ever_breached=ever[name]))
     return clocks
 
 

@@ -81,7 +81,7 @@ def reference_rows(
     for (service, ticket_id), history in histories.items():
         policy = services[service]
         for clock in ticket_clocks(ticket_id, history, policy, CALENDARS[policy.calendar], at):
-            rows.append({"service": service, **dataclasses.asdict(clock)})
+            rows.append({"service": service, **clock._asdict()})
     return sorted(rows, key=lambda r: (r["service"], r["ticket_id"], r["cycle"], r["clock"]))
 
 

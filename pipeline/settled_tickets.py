@@ -1,0 +1,218 @@
+"""Settled tickets: the clocks of tickets whose every clock has stopped, kept in the store.
+
+Once a ticket's response and resolution clocks have all stopped, its clocks no longer
+depend on the instant they are computed at: they change only when another event of the
+ticket arrives (a reopen, a late event) or when its policy or calendar changes. The engine
+computes such clocks once and keeps them in two tables, so that a month's computation
+recomputes only the tickets still open or changed since, not every ticket ever stored:
+
+``settled_tickets(service, ticket_id, updates, last_us, policy)``
+    a settled ticket, with the signature of the updates its clocks came from: how many
+    there were and the last one's instant (µs); and the fingerprint of its policy.
+``settled_clocks(service, ticket_id, <the fields of sla.tickets.TicketClock>)``
+    its clocks, one row per clock and cycle.
+
+A ticket's stored clocks stand for it as of `now` when its updates known at `now` have
+the same signature (updates only ever add rows: an event after `now`, a late one or a new
+one changes the count or the last instant) and the fingerprint matches the configuration.
+Everything else is recomputed with `sla.tickets.ticket_clocks_frame` and, on a writable
+store, the tickets found settled are kept for the next computation. The long-running
+pipeline computes its figures every few seconds, so its store always holds the settled
+tickets; `slamon compute` on a read-only store uses what the pipeline left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import duckdb
+import polars as pl
+
+from sla.config import TWENTY_FOUR_SEVEN, CalendarConfig, TicketPolicy
+from sla.tickets import CLOCK_COLUMNS, CalendarLookup, ticket_clocks_frame
+
+if TYPE_CHECKING:
+    from pipeline.store import EventStore
+
+# Part of every fingerprint: raise it when the clock rules of sla.tickets change, so that
+# clocks computed under the old rules are recomputed.
+CLOCK_RULES_VERSION = 1
+
+CREATE_SETTLED_TICKETS = """
+CREATE TABLE settled_tickets (
+    service VARCHAR NOT NULL, ticket_id VARCHAR NOT NULL,
+    updates BIGINT NOT NULL, last_us BIGINT NOT NULL, policy VARCHAR NOT NULL
+);
+CREATE TABLE settled_clocks (
+    service VARCHAR NOT NULL, ticket_id VARCHAR NOT NULL, clock VARCHAR NOT NULL,
+    kind VARCHAR, priority VARCHAR, cycle BIGINT NOT NULL, goal_seconds BIGINT,
+    started_at BIGINT NOT NULL, stopped_at BIGINT NOT NULL, elapsed_seconds BIGINT NOT NULL,
+    paused_seconds BIGINT NOT NULL, breach_at BIGINT, status VARCHAR NOT NULL,
+    used_share DOUBLE, ever_breached BOOLEAN NOT NULL
+);
+"""
+
+# The signature of every ticket of the asked services as known at $now, and whether the
+# store holds its clocks for exactly those updates under the service's current policy.
+_KNOWN = """
+WITH policy AS (
+    SELECT unnest($services) AS service, unnest($policies) AS policy
+), known AS (
+    SELECT service, ticket_id, count(*) AS updates, max(epoch_us(time)) AS last_us
+    FROM tickets
+    WHERE time < to_timestamp($now + 1) AND service IN (SELECT service FROM policy)
+    GROUP BY service, ticket_id
+), fresh AS (
+    SELECT k.service, k.ticket_id
+    FROM known k JOIN policy p USING (service) JOIN settled_tickets s
+      ON s.service = k.service AND s.ticket_id = k.ticket_id AND s.updates = k.updates
+     AND s.last_us = k.last_us AND s.policy = p.policy
+)
+"""
+
+# Clocks of fresh settled tickets that may fall in a window within [$since, $now]: a
+# clock that stopped before $since counts in no such window (`sla.tickets.in_window`).
+# A join, not a semi join (`fresh` is unique): DuckDB then filters the clocks first, in
+# half the time.
+STORED_CLOCKS = f"""
+{_KNOWN}
+SELECT {", ".join(f"c.{name}" for name in CLOCK_COLUMNS)}
+FROM settled_clocks c JOIN fresh USING (service, ticket_id)
+WHERE c.stopped_at >= $since
+"""
+
+# The updates of every other ticket, in arrival order, as `ticket_clocks_frame` reads them.
+STALE_UPDATES = f"""
+{_KNOWN}
+SELECT service, ticket_id, epoch_us(time) AS time_us, epoch_us(time) // 1000000 AS time,
+       status, priority, responded, kind
+FROM tickets SEMI JOIN (
+    SELECT service, ticket_id FROM known ANTI JOIN fresh USING (service, ticket_id)
+) stale USING (service, ticket_id)
+WHERE time < to_timestamp($now + 1)
+ORDER BY time, event_id
+"""
+
+_REPLACE = """
+DELETE FROM settled_clocks c USING _slamon_settled s
+WHERE c.service = s.service AND c.ticket_id = s.ticket_id;
+DELETE FROM settled_tickets t USING _slamon_settled s
+WHERE t.service = s.service AND t.ticket_id = s.ticket_id;
+INSERT INTO settled_tickets BY NAME SELECT * FROM _slamon_settled;
+INSERT INTO settled_clocks BY NAME SELECT * FROM _slamon_settled_clocks;
+"""
+
+
+def policy_fingerprint(policy: TicketPolicy, calendar: CalendarConfig | None) -> str:
+    """What a ticket's clocks depend on besides its updates, as one short hash.
+
+    `at_risk` is left out: it reads clocks, it does not make them. `calendar` is None for
+    the built-in ``24x7``.
+    """
+    basis = {
+        "rules": CLOCK_RULES_VERSION,
+        "policy": policy.model_dump(mode="json", exclude={"at_risk"}),
+        "calendar": TWENTY_FOUR_SEVEN
+        if calendar is None
+        else calendar.model_dump(mode="json", exclude={"holidays_ics"}),
+    }
+    encoded = json.dumps(basis, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+def policy_fingerprints(
+    policies: Mapping[str, TicketPolicy], calendars: Mapping[str, CalendarConfig]
+) -> dict[str, str]:
+    """The fingerprint of each service's ticket policy, by service."""
+    return {
+        service: policy_fingerprint(policy, calendars.get(policy.calendar))
+        for service, policy in policies.items()
+    }
+
+
+def settled(clocks: pl.DataFrame) -> pl.DataFrame:
+    """``service, ticket_id`` of the tickets all of whose clocks have stopped."""
+    return (
+        clocks.group_by("service", "ticket_id")
+        .agg(pl.col("stopped_at").is_not_null().all().alias("settled"))
+        .filter("settled")
+        .drop("settled")
+    )
+
+
+class SettledTickets:
+    """Ticket clocks of a store: stored for settled tickets, recomputed for the others.
+
+    With `read_stored` false every clock is recomputed (what the benchmark compares with).
+    """
+
+    def __init__(
+        self,
+        policies: Mapping[str, TicketPolicy],
+        calendars: CalendarLookup,
+        fingerprints: Mapping[str, str],
+        *,
+        read_stored: bool = True,
+    ) -> None:
+        self._policies = policies
+        self._calendars = calendars
+        self._fingerprints = fingerprints
+        self._read_stored = read_stored
+
+    def clocks(
+        self, store: EventStore, services: Sequence[str], since: int, now: int
+    ) -> pl.DataFrame:
+        """The clocks (``CLOCK_COLUMNS``, sorted by service, ticket, cycle and clock) of the
+        tickets of `services` known at `now`, but for those that stopped before `since`."""
+        services = [s for s in services if s in self._policies]
+        # Without stored clocks, ask for a fingerprint no settled ticket has.
+        params = {
+            "services": services,
+            "policies": [self._fingerprints[s] if self._read_stored else "" for s in services],
+            "now": now,
+        }
+        # One snapshot: an event stored between the two would count a ticket twice or never.
+        stored, updates = store.query_together(
+            [(STORED_CLOCKS, params | {"since": since}), (STALE_UPDATES, params)]
+        )
+        computed = ticket_clocks_frame(updates, self._policies, self._calendars, now)
+        if not store.read_only and computed.height:
+            self._keep(store, updates, computed)
+        recent = computed.filter(pl.col("stopped_at").is_null() | (pl.col("stopped_at") >= since))
+        return pl.concat([stored.cast(recent.schema), recent]).sort(
+            "service", "ticket_id", "cycle", "clock"
+        )
+
+    def _keep(self, store: EventStore, updates: pl.DataFrame, computed: pl.DataFrame) -> None:
+        """Store the clocks of the recomputed tickets that have settled."""
+        done = settled(computed)
+        if not done.height:
+            return
+        signatures = (
+            updates.join(done, on=["service", "ticket_id"], how="semi")
+            .group_by("service", "ticket_id")
+            .agg(updates=pl.len().cast(pl.Int64), last_us=pl.col("time_us").max())
+            .with_columns(
+                policy=pl.col("service").replace_strict(
+                    dict(self._fingerprints), return_dtype=pl.String
+                )
+            )
+        )
+        clocks = computed.join(done, on=["service", "ticket_id"], how="semi")
+        store.keep_settled_tickets(signatures, clocks)
+
+
+def replace_settled(
+    con: duckdb.DuckDBPyConnection, tickets: pl.DataFrame, clocks: pl.DataFrame
+) -> None:
+    """Replace the stored clocks of `tickets` with `clocks`, inside the caller's transaction."""
+    con.register("_slamon_settled", tickets.to_arrow())
+    con.register("_slamon_settled_clocks", clocks.to_arrow())
+    try:
+        con.execute(_REPLACE)
+    finally:
+        con.unregister("_slamon_settled")
+        con.unregister("_slamon_settled_clocks")

@@ -41,13 +41,13 @@ from slamon.app import (
     run_pipeline,
 )
 from slamon.compute import (
-    compute,
+    figures_in_batches,
     open_store,
     parse_instant,
-    render_csv,
-    render_json,
     render_table,
     store_from_events,
+    write_csv,
+    write_json,
 )
 from slamon.configfile import load_config
 from slamon.explain import FIGURES as EXPLAINED
@@ -245,16 +245,13 @@ def compute_command(
             sys.stdout.write(render_explain_json(document))
         return
     with source:
-        figures = compute(loaded, source, window, instant)
-    if output is OutputFormat.TABLE:
-        Console().print(render_table(figures, window))
-    else:
-        text = (
-            render_json(figures, window, min(instant, window.end))
-            if output is OutputFormat.JSON
-            else render_csv(figures)
-        )
-        sys.stdout.write(text)
+        figures = figures_in_batches(loaded, source, window, instant)
+        if output is OutputFormat.TABLE:
+            Console().print(render_table(figures, window))
+        elif output is OutputFormat.JSON:
+            write_json(figures, window, min(instant, window.end), sys.stdout)
+        else:
+            write_csv(figures, sys.stdout)
 
 
 record_app = typer.Typer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -13,7 +14,10 @@ import yaml
 
 from pipeline.parquet import ParquetExporter
 from pipeline.store import EventStore
-from sla.events import CHANGE, MAINTENANCE, OUTAGE, TICKET, new_event
+from sla.config import SlamonConfig
+from sla.events import CHANGE, MAINTENANCE, OUTAGE, TICKET, new_event, parse_event
+from sla.intervals import Interval
+from slamon.compute import figures_in_batches, write_json
 
 CONFIG = {
     "transport": {"kind": "embedded"},
@@ -34,7 +38,7 @@ def t(hhmm: str) -> str:
     return f"2026-10-01T{hhmm}:00Z"
 
 
-def scenario() -> list[bytes]:
+def scenario(service: str = "shop") -> list[bytes]:
     """One day of the shop: maintenance, an outage, one P1 ticket, one change."""
     window = {"window_id": "m1", "start": t("02:00"), "end": t("03:00"), "reason": "patching"}
     outage = {"outage_id": "INC-7", "start": t("10:00"), "end": t("10:30"), "ref": "INC-7"}
@@ -50,7 +54,7 @@ def scenario() -> list[bytes]:
         (CHANGE, {**change, "status": "implemented"}, "12:00"),
     ]
     return [
-        new_event(type_, "shop", data, source="test", time=at, id=f"e{n}").to_json()
+        new_event(type_, service, data, source="test", time=at, id=f"{service}-e{n}").to_json()
         for n, (type_, data, at) in enumerate((ty, d, t(h)) for ty, d, h in events)
     ]
 
@@ -177,3 +181,26 @@ def test_report_pack_figures_equal_compute(files: dict[str, Path], tmp_path: Pat
     assert figures == json.loads(month.stdout)  # the same engine, the same document
     unknown = slamon("report", "-c", str(files["config"]), "--service", "nope", "--out", str(out))
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("services", [0, 1, 3])
+def test_figures_are_written_as_they_come_in_the_bytes_of_one_json_document(
+    services: int,
+) -> None:
+    # Three copies of the shop; batches of two services, so the last batch is a short one.
+    shops = [{**CONFIG["services"][0], "id": f"shop-{n}"} for n in range(services)]
+    config = SlamonConfig.model_validate({**CONFIG, "services": shops})
+    window, now = Interval(1_790_812_800, 1_790_899_200), 1_791_158_400
+    with EventStore(":memory:") as store:
+        store.write_batch([parse_event(raw) for s in shops for raw in scenario(s["id"])])
+        figures = list(figures_in_batches(config, store, window, now, batch_services=2))
+    assert [f.service for f in figures] == [s["id"] for s in shops]
+    assert all(f.availability and f.availability.downtime_seconds == 1_800 for f in figures)
+    out = io.StringIO()
+    write_json(iter(figures), window, window.end, out)
+    document = {
+        "window": {"from": "2026-10-01T00:00:00Z", "to": "2026-10-02T00:00:00Z"},
+        "at": "2026-10-02T00:00:00Z",
+        "services": {f.service: f.to_dict() for f in figures},
+    }
+    assert out.getvalue() == json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +256,23 @@ def scrape_fixture() -> Callable[[str], dict[str, float]]:
 def wait_for_fixture() -> Callable[..., Any]:
     """The wait_for() helper."""
     return wait_for
+
+
+@dataclass(frozen=True)
+class EndToEnd:
+    """What an end-to-end test drives `slamon` processes with, as one fixture."""
+
+    free_port: Callable[[], int]
+    write_config: Callable[[dict[str, Any]], Path]
+    slamon_process: Callable[..., SlamonProcess]
+    scrape: Callable[[str], dict[str, float]]
+    wait_for: Callable[..., Any]
+
+
+@pytest.fixture
+def e2e(
+    write_config: Callable[[dict[str, Any]], Path],
+    slamon_process: Callable[..., SlamonProcess],
+) -> EndToEnd:
+    """Free ports, config files, `slamon` processes killed at test end, scrapes and polling."""
+    return EndToEnd(free_port, write_config, slamon_process, scrape, wait_for)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -28,6 +28,10 @@ from pipeline.store import EventStore
 from sla.intervals import Interval
 from slamon.compute import compute, render_json, store_from_events
 from slamon.configfile import load_config
+
+if TYPE_CHECKING:
+    from conftest import EndToEnd
+
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = 6
@@ -58,21 +62,17 @@ class Faults:
         self,
         tmp_path: Path,
         unique_name: str,
-        free_port: Callable[[], int],
-        write_config: Callable[[dict[str, Any]], Path],
-        slamon_process: Callable[..., Any],
-        scrape: Callable[[str], dict[str, float]],
-        wait_for: Callable[..., Any],
+        e2e: EndToEnd,
     ) -> None:
         self.tmp_path = tmp_path
         self.name = unique_name
         self.store_path = tmp_path / "faults.duckdb"
-        self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
+        self.metrics_url = f"http://127.0.0.1:{e2e.free_port()}/metrics"
         self.spool_path = tmp_path / "spool"
-        self._write_config = write_config
-        self.start = slamon_process
-        self._scrape = scrape
-        self.wait_for = wait_for
+        self._write_config = e2e.write_config
+        self.start = e2e.slamon_process
+        self._scrape = e2e.scrape
+        self.wait_for = e2e.wait_for
 
     def stream(self, distinct: int, duplicates: int, seed: int) -> Stream:
         """`distinct` events of the soak's mix (bench/soak.py) plus `duplicates` repeats."""
@@ -171,14 +171,10 @@ class Faults:
 def faults(
     tmp_path: Path,
     unique_name: str,
-    free_port: Callable[[], int],
-    write_config: Callable[[dict[str, Any]], Path],
-    slamon_process: Callable[..., Any],
-    scrape: Callable[[str], dict[str, float]],
-    wait_for: Callable[..., Any],
+    e2e: EndToEnd,
 ) -> Faults:
     """The toolkit of one fault test."""
-    return Faults(tmp_path, unique_name, free_port, write_config, slamon_process, scrape, wait_for)
+    return Faults(tmp_path, unique_name, e2e)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

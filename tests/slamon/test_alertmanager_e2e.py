@@ -7,10 +7,13 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+
+if TYPE_CHECKING:
+    from conftest import EndToEnd
 
 pytestmark = pytest.mark.prometheus
 
@@ -71,18 +74,15 @@ def test_a_firing_rule_becomes_downtime_and_resolving_it_restores_the_service(
     prometheus_binaries: dict[str, Path],
     target: Target,
     started: Callable[[list[str], str], None],
-    free_port: Callable[[], int],
-    write_config: Callable[[dict[str, Any]], Path],
-    slamon_process: Callable[..., Any],
-    scrape: Callable[[str], dict[str, float]],
-    wait_for: Callable[..., Any],
+    e2e: EndToEnd,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    receiver_port, exporter_port = free_port(), free_port()
-    prometheus_port, alertmanager_port = free_port(), free_port()
+
+    receiver_port, exporter_port = e2e.free_port(), e2e.free_port()
+    prometheus_port, alertmanager_port = e2e.free_port(), e2e.free_port()
     monkeypatch.setenv("SLAMON_AM_TOKEN", TOKEN)
-    config = write_config(
+    config = e2e.write_config(
         {
             "transport": {"kind": "embedded"},
             "store": {"path": str(tmp_path / "am.duckdb")},
@@ -95,7 +95,7 @@ def test_a_firing_rule_becomes_downtime_and_resolving_it_restores_the_service(
             "services": [{"id": "shop", "name": "Shop", "objectives": {"availability": 99.9}}],
         }
     )
-    slamon = slamon_process("run", "--config", str(config))
+    slamon = e2e.slamon_process("run", "--config", str(config))
 
     alertmanager_yml = tmp_path / "alertmanager.yml"
     alertmanager_yml.write_text(
@@ -186,14 +186,14 @@ def test_a_firing_rule_becomes_downtime_and_resolving_it_restores_the_service(
     up = 'slamon_service_up{service="shop"}'
 
     target.success = 0
-    wait_for(
-        lambda: scrape(metrics).get(up) == 0.0, 90, "the firing alert to take shop down", slamon
+    e2e.wait_for(
+        lambda: e2e.scrape(metrics).get(up) == 0.0, 90, "the firing alert to take shop down", slamon
     )
     target.success = 1
-    wait_for(
-        lambda: scrape(metrics).get(up) == 1.0, 90, "the resolved alert to restore shop", slamon
+    e2e.wait_for(
+        lambda: e2e.scrape(metrics).get(up) == 1.0, 90, "the resolved alert to restore shop", slamon
     )
-    samples = scrape(metrics)
+    samples = e2e.scrape(metrics)
     assert samples['slamon_outages{service="shop",window="month"}'] == 1.0
     assert samples['slamon_downtime_seconds{service="shop",window="month"}'] > 0
     assert samples['slamon_events_ingested_total{type="slamon.status.v1"}'] >= 2

@@ -10,12 +10,15 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from pipeline.store import EventStore
 from sla.events import PROBE, new_event
+
+if TYPE_CHECKING:
+    from conftest import EndToEnd
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,6 +80,7 @@ def test_bad_bootstrap_is_a_one_line_config_error() -> None:
 def test_ingest_into_the_embedded_store_dead_letters_bad_lines(
     tmp_path: Path, write_config: Callable[[dict[str, Any]], Path]
 ) -> None:
+
     store_path = tmp_path / "ingest.duckdb"
     config = write_config(
         {"transport": {"kind": "embedded"}, "store": {"path": str(store_path)}, "services": []}
@@ -109,13 +113,10 @@ def test_ingest_into_the_embedded_store_dead_letters_bad_lines(
 
 def test_demo_serves_every_service_and_stops_on_ctrl_c(
     tmp_path: Path,
-    free_port: Callable[[], int],
-    scrape: Callable[[str], dict[str, float]],
-    slamon_process: Callable[..., Any],
-    wait_for: Callable[..., Any],
+    e2e: EndToEnd,
 ) -> None:
     demo = yaml.safe_load((REPO / "examples" / "demo.yaml").read_text())
-    port = free_port()
+    port = e2e.free_port()
     demo["store"]["path"] = str(tmp_path / "demo.duckdb")
     demo["exporter"]["listen"] = f"127.0.0.1:{port}"
     demo["reports"] = {"enabled": True, "out_dir": str(tmp_path / "reports"), "pdf": False}
@@ -123,23 +124,23 @@ def test_demo_serves_every_service_and_stops_on_ctrl_c(
     config.write_text(yaml.safe_dump(demo))
     services = {service["id"] for service in demo["services"]}
 
-    process = slamon_process("demo", "--config", str(config), "--duration", "300")
+    process = e2e.slamon_process("demo", "--config", str(config), "--duration", "300")
     url = f"http://127.0.0.1:{port}/metrics"
 
     def every_service_has_month_availability() -> dict[str, float] | None:
-        samples = scrape(url)
+        samples = e2e.scrape(url)
         found = {
             s: samples.get(f'slamon_availability_ratio{{service="{s}",window="month"}}')
             for s in services
         }
         return samples if all(v is not None for v in found.values()) else None
 
-    samples = wait_for(every_service_has_month_availability, 40, "demo figures", process)
+    samples = e2e.wait_for(every_service_has_month_availability, 40, "demo figures", process)
     # Three months of history: every event family was ingested, not just live probes.
     for event_type in ("probe", "outage", "maintenance", "capacity", "ticket", "change"):
         assert samples[f'slamon_events_ingested_total{{type="slamon.{event_type}.v1"}}'] > 0
     # The pipeline writes last month's review pack by itself, once per customer.
-    wait_for(
+    e2e.wait_for(
         lambda: len(list((tmp_path / "reports").glob(".written-*"))) == 1,
         60,
         "the monthly review pack",

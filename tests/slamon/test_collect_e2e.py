@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from pipeline.store import EventStore
+
+if TYPE_CHECKING:
+    from conftest import EndToEnd
 
 pytestmark = pytest.mark.kafka
 
@@ -19,18 +21,15 @@ PAYLOADS = Path(__file__).resolve().parents[1] / "collectors" / "payloads"
 def test_webhooks_and_heartbeats_reach_the_store_and_bad_credentials_write_nothing(
     kafka_bootstrap: str,
     unique_name: str,
-    free_port: Callable[[], int],
-    write_config: Callable[[dict[str, Any]], Path],
-    slamon_process: Callable[..., Any],
-    scrape: Callable[[str], dict[str, float]],
-    wait_for: Callable[..., Any],
+    e2e: EndToEnd,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+
     monkeypatch.setenv("SLAMON_JIRA_TOKEN", "jira-token")
     monkeypatch.setenv("SLAMON_BEAT_TOKEN", "beat-token")
-    receiver_port, exporter_port = free_port(), free_port()
-    config = write_config(
+    receiver_port, exporter_port = e2e.free_port(), e2e.free_port()
+    config = e2e.write_config(
         {
             "transport": {
                 "kind": "kafka",
@@ -60,10 +59,12 @@ def test_webhooks_and_heartbeats_reach_the_store_and_bad_credentials_write_nothi
             ],
         }
     )
-    collector = slamon_process("collect", "--config", str(config))
-    pipeline = slamon_process("pipeline", "--config", str(config))
+    collector = e2e.slamon_process("collect", "--config", str(config))
+    pipeline = e2e.slamon_process("pipeline", "--config", str(config))
     base = f"http://127.0.0.1:{receiver_port}"
-    wait_for(lambda: httpx.get(f"{base}/readyz").status_code == 200, 30, "the receiver", collector)
+    e2e.wait_for(
+        lambda: httpx.get(f"{base}/readyz").status_code == 200, 30, "the receiver", collector
+    )
 
     body = (PAYLOADS / "jira_issue_created.json").read_bytes()
     headers = {"Content-Type": "application/json"}
@@ -88,8 +89,8 @@ def test_webhooks_and_heartbeats_reach_the_store_and_bad_credentials_write_nothi
     tickets = 'slamon_events_ingested_total{type="slamon.ticket.v1"}'
     probes = 'slamon_events_ingested_total{type="slamon.probe.v1"}'
     expected = {tickets: float(accepted.json()["accepted"]), probes: 1.0}
-    wait_for(
-        lambda: all(scrape(metrics).get(k) == v for k, v in expected.items()),
+    e2e.wait_for(
+        lambda: all(e2e.scrape(metrics).get(k) == v for k, v in expected.items()),
         60,
         "the webhook events in the store",
         pipeline,

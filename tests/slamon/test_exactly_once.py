@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pipeline.store import EventStore
 from sla.events import CAPACITY, PROBE, new_event
+
+if TYPE_CHECKING:
+    from conftest import EndToEnd
 
 pytestmark = pytest.mark.kafka
 
@@ -51,16 +53,13 @@ def write_stream(path: Path, seed: int) -> dict[str, int]:
 def test_sigkill_mid_stream_stores_each_distinct_event_once(
     kafka_bootstrap: str,
     unique_name: str,
-    free_port: Callable[[], int],
-    write_config: Callable[[dict[str, Any]], Path],
-    slamon_process: Callable[..., Any],
-    scrape: Callable[[str], dict[str, float]],
-    wait_for: Callable[..., Any],
+    e2e: EndToEnd,
     tmp_path: Path,
 ) -> None:
+
     store_path = tmp_path / "exactly-once.duckdb"
-    port = free_port()
-    config = write_config(
+    port = e2e.free_port()
+    config = e2e.write_config(
         {
             "transport": {
                 "kind": "kafka",
@@ -77,15 +76,15 @@ def test_sigkill_mid_stream_stores_each_distinct_event_once(
     )
     stream = tmp_path / "stream.jsonl"
     distinct_by_type = write_stream(stream, seed=7)
-    ingest = slamon_process("ingest", "--config", str(config), str(stream))
+    ingest = e2e.slamon_process("ingest", "--config", str(config), str(stream))
     assert ingest.proc.wait(timeout=120) == 0, ingest.output()
     assert "published 10000 events, 0 rejected" in ingest.output()
 
     metrics_url = f"http://127.0.0.1:{port}/metrics"
     probe_total = 'slamon_events_ingested_total{type="slamon.probe.v1"}'
-    first = slamon_process("pipeline", "--config", str(config))
-    stored_before_kill = wait_for(
-        lambda: (n := scrape(metrics_url).get(probe_total, 0)) >= 1_000 and n,
+    first = e2e.slamon_process("pipeline", "--config", str(config))
+    stored_before_kill = e2e.wait_for(
+        lambda: (n := e2e.scrape(metrics_url).get(probe_total, 0)) >= 1_000 and n,
         60,
         "the first run to store some events",
         first,
@@ -93,15 +92,15 @@ def test_sigkill_mid_stream_stores_each_distinct_event_once(
     first.kill()
     assert stored_before_kill < distinct_by_type[PROBE], "the kill came after the whole stream"
 
-    second = slamon_process("pipeline", "--config", str(config))
+    second = e2e.slamon_process("pipeline", "--config", str(config))
     totals = {f'slamon_events_ingested_total{{type="{t}"}}': n for t, n in distinct_by_type.items()}
-    wait_for(
-        lambda: all(scrape(metrics_url).get(k) == n for k, n in totals.items()),
+    e2e.wait_for(
+        lambda: all(e2e.scrape(metrics_url).get(k) == n for k, n in totals.items()),
         90,
         "the restarted pipeline to catch up on every topic",
         second,
     )
-    final = scrape(metrics_url)
+    final = e2e.scrape(metrics_url)
     assert second.terminate() == 0, second.output()
 
     assert {k: final[k] for k in totals} == totals

@@ -8,11 +8,14 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import yaml
+
+if TYPE_CHECKING:
+    from conftest import EndToEnd
 
 pytestmark = pytest.mark.prometheus
 
@@ -87,14 +90,11 @@ def prometheus(
 def test_prometheus_query_api_returns_availability_per_service(
     healthy_endpoint: str,
     prometheus: Callable[[int, Path], str],
-    free_port: Callable[[], int],
-    write_config: Callable[[dict[str, Any]], Path],
-    slamon_process: Callable[..., Any],
-    wait_for: Callable[..., Any],
+    e2e: EndToEnd,
     tmp_path: Path,
 ) -> None:
-    exporter_port = free_port()
-    config = write_config(
+    exporter_port = e2e.free_port()
+    config = e2e.write_config(
         {
             "transport": {"kind": "embedded"},
             "store": {"path": str(tmp_path / "scrape.duckdb")},
@@ -118,7 +118,7 @@ def test_prometheus_query_api_returns_availability_per_service(
             ],
         }
     )
-    slamon = slamon_process("run", "--config", str(config))
+    slamon = e2e.slamon_process("run", "--config", str(config))
     rules = tmp_path / "slamon.rules.yml"
     generated = subprocess.run(
         [sys.executable, "-m", "slamon", "rules", "-c", str(config), "-o", str(rules)],
@@ -131,7 +131,7 @@ def test_prometheus_query_api_returns_availability_per_service(
 
     def by_service(query: str) -> dict[str, float]:
         response = httpx.get(f"{base}/api/v1/query", params={"query": query})
-        response.raise_for_status()  # 503 while Prometheus starts: wait_for tries again
+        response.raise_for_status()  # 503 while Prometheus starts: e2e.wait_for tries again
         answer = response.json()
         assert answer["status"] == "success"
         return {r["metric"]["service"]: float(r["value"][1]) for r in answer["data"]["result"]}
@@ -141,7 +141,7 @@ def test_prometheus_query_api_returns_availability_per_service(
         found = by_service('slamon_availability_ratio{window="month"}')
         return found if set(found) == set(SERVICES) else None
 
-    found = wait_for(availability_series, 60, "Prometheus to scrape every service", slamon)
+    found = e2e.wait_for(availability_series, 60, "Prometheus to scrape every service", slamon)
     assert found == dict.fromkeys(SERVICES, 1.0)
     assert by_service("slamon_service_up") == dict.fromkeys(SERVICES, 1.0)
     assert by_service("slamon_downtime_seconds") == dict.fromkeys(SERVICES, 0.0)
@@ -153,7 +153,7 @@ def test_prometheus_query_api_returns_availability_per_service(
         found = by_service("slamon:service_burn_rate:avg5m")
         return found if set(found) == set(SERVICES) else None
 
-    assert wait_for(recorded, 30, "the recording rules", slamon) == dict.fromkeys(SERVICES, 0.0)
+    assert e2e.wait_for(recorded, 30, "the recording rules", slamon) == dict.fromkeys(SERVICES, 0.0)
     assert by_service("slamon:service_error_ratio:avg5m") == dict.fromkeys(SERVICES, 0.0)
     groups = httpx.get(f"{base}/api/v1/rules").json()["data"]["groups"]
     assert {r["health"] for g in groups for r in g["rules"]} == {"ok"}

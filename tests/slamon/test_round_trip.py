@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pipeline.store import EventStore
+
+if TYPE_CHECKING:
+    from conftest import EndToEnd
+
 
 pytestmark = pytest.mark.kafka
 
@@ -80,17 +84,13 @@ def expected_downtime(probes: list[tuple[int, bool]], failures: int) -> tuple[in
 def test_probe_outage_flows_from_kafka_to_metrics(
     kafka_bootstrap: str,
     unique_name: str,
-    free_port: Callable[[], int],
+    e2e: EndToEnd,
     flaky_service: FlakyService,
-    write_config: Callable[[dict[str, Any]], Path],
-    slamon_process: Callable[..., Any],
-    scrape: Callable[[str], dict[str, float]],
-    wait_for: Callable[..., Any],
     tmp_path: Path,
 ) -> None:
     store_path = tmp_path / "roundtrip.duckdb"
-    port = free_port()
-    config = write_config(
+    port = e2e.free_port()
+    config = e2e.write_config(
         {
             "transport": {
                 "kind": "kafka",
@@ -125,28 +125,32 @@ def test_probe_outage_flows_from_kafka_to_metrics(
         }
     )
     metrics_url = f"http://127.0.0.1:{port}/metrics"
-    pipeline = slamon_process("pipeline", "--config", str(config))
-    collector = slamon_process("collect", "--config", str(config))
+    pipeline = e2e.slamon_process("pipeline", "--config", str(config))
+    collector = e2e.slamon_process("collect", "--config", str(config))
     up = 'slamon_service_up{service="shop"}'
     downtime = 'slamon_downtime_seconds{service="shop",window="month"}'
 
-    wait_for(lambda: scrape(metrics_url).get(up) == 1.0, 30, "the service to be seen up", pipeline)
+    e2e.wait_for(
+        lambda: e2e.scrape(metrics_url).get(up) == 1.0, 30, "the service to be seen up", pipeline
+    )
     flaky_service.healthy = False
-    wait_for(lambda: scrape(metrics_url).get(up) == 0.0, 30, "the outage to show", pipeline)
+    e2e.wait_for(lambda: e2e.scrape(metrics_url).get(up) == 0.0, 30, "the outage to show", pipeline)
     time.sleep(2)
     flaky_service.healthy = True
-    wait_for(lambda: scrape(metrics_url).get(up) == 1.0, 30, "the recovery to show", pipeline)
+    e2e.wait_for(
+        lambda: e2e.scrape(metrics_url).get(up) == 1.0, 30, "the recovery to show", pipeline
+    )
     assert collector.terminate() == 0, collector.output()
 
     def settled() -> dict[str, float] | None:
         # Every probe the collector sent is stored and the figures are recomputed from them.
-        first = scrape(metrics_url)
+        first = e2e.scrape(metrics_url)
         time.sleep(1.0)  # two recompute intervals
-        second = scrape(metrics_url)
+        second = e2e.scrape(metrics_url)
         keys = ('slamon_events_ingested_total{type="slamon.probe.v1"}', downtime)
         return second if all(first.get(k) == second.get(k) for k in keys) else None
 
-    during = wait_for(settled, 30, "the pipeline to settle", pipeline)
+    during = e2e.wait_for(settled, 30, "the pipeline to settle", pipeline)
     assert pipeline.terminate() == 0, pipeline.output()
 
     store = EventStore(store_path, read_only=True)

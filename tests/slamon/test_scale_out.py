@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from rich.console import Console
@@ -19,6 +18,10 @@ from sla.events import CAPACITY, PROBE, new_event
 from sla.intervals import Interval
 from slamon.compute import compute, render_json, store_from_events
 from slamon.configfile import load_config
+
+if TYPE_CHECKING:
+    from conftest import EndToEnd
+
 
 pytestmark = pytest.mark.kafka
 
@@ -88,16 +91,12 @@ def figures_json(config: SlamonConfig, store: Any, now: int) -> str:
 def test_three_workers_one_killed_lose_and_double_count_nothing(
     kafka_bootstrap: str,
     unique_name: str,
-    free_port: Callable[[], int],
-    write_config: Callable[[dict[str, Any]], Path],
-    slamon_process: Callable[..., Any],
-    scrape: Callable[[str], dict[str, float]],
-    wait_for: Callable[..., Any],
+    e2e: EndToEnd,
     tmp_path: Path,
 ) -> None:
-    ports = [free_port() for _ in range(WORKERS)]
+    ports = [e2e.free_port() for _ in range(WORKERS)]
     configs = [
-        write_config(
+        e2e.write_config(
             {
                 "transport": {
                     "kind": "kafka",
@@ -121,13 +120,13 @@ def test_three_workers_one_killed_lose_and_double_count_nothing(
     ]
     stream = tmp_path / "stream.jsonl"
     by_type = write_stream(stream, seed=11)
-    publish = slamon_process("ingest", "--config", str(configs[0]), str(stream))
+    publish = e2e.slamon_process("ingest", "--config", str(configs[0]), str(stream))
     assert publish.proc.wait(timeout=180) == 0, publish.output()
 
-    workers = [slamon_process("pipeline", "--config", str(c)) for c in configs]
+    workers = [e2e.slamon_process("pipeline", "--config", str(c)) for c in configs]
     urls = [f"http://127.0.0.1:{port}/metrics" for port in ports]
-    stored_by_victim = wait_for(
-        lambda: (n := sum(ingested(scrape(urls[0])).values())) >= 500 and n,
+    stored_by_victim = e2e.wait_for(
+        lambda: (n := sum(ingested(e2e.scrape(urls[0])).values())) >= 500 and n,
         90,
         "the first worker to store some events",
         workers[0],
@@ -140,15 +139,15 @@ def test_three_workers_one_killed_lose_and_double_count_nothing(
     def caught_up() -> bool:
         totals: dict[str, float] = {}
         for url in survivor_urls:
-            for event_type, count in ingested(scrape(url)).items():
+            for event_type, count in ingested(e2e.scrape(url)).items():
                 totals[event_type] = totals.get(event_type, 0) + count
         return totals == by_type
 
-    wait_for(caught_up, 180, "the two survivors to hold every event between them", survivors[0])
+    e2e.wait_for(caught_up, 180, "the two survivors to hold every event between them", survivors[0])
     # Figures follow the shards: each survivor exports its own services, together all.
-    exported = wait_for(
+    exported = e2e.wait_for(
         lambda: (
-            (sets := [services_exported(scrape(u)) for u in survivor_urls])
+            (sets := [services_exported(e2e.scrape(u)) for u in survivor_urls])
             and set().union(*sets) == set(SERVICES)
             and sets
         ),

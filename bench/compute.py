@@ -7,10 +7,10 @@ process (for its peak RSS):
 
 - baseline: ``SELECT service, count(*), sum(ok::INT) FROM probes GROUP BY service`` and
   ``SELECT service, count(*) FROM tickets GROUP BY service``;
-- full: ``inputs_in_batches`` (`--batch-services` services at a time; 0: all at once with
-  ``inputs_from_store``), ``service_figures`` and the summary row of every configured
-  service over the month, as ``slamon compute`` runs them (the config is parsed before the
-  clock starts), on a store that keeps its settled tickets (`pipeline.settled_tickets`) as
+- full: ``slamon.compute.figures_in_batches`` (`--batch-services` services at a time; 0:
+  all at once) and the summary row of every configured service over the month, as
+  ``slamon compute --format csv`` runs them (the config is parsed before the clock starts),
+  on a store that keeps its settled tickets (`pipeline.settled_tickets`) as
   the running pipeline's store does;
 - recomputed: the same with every ticket clock recomputed from the ticket events;
 - settle: first of all, once, the full computation on the store opened writable, which
@@ -28,7 +28,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,14 +38,11 @@ import yaml
 from rich.console import Console
 
 from bench.common import machine, machine_lines, save_results
-from pipeline.engine import inputs_from_store, inputs_in_batches
+from pipeline.engine import BATCH_SERVICES
 from pipeline.store import EventStore
-from sla.calendar import Calendars
 from sla.config import SlamonConfig
-from sla.inputs import ServiceInputs
 from sla.intervals import Interval
-from sla.service_levels import service_figures
-from slamon.compute import summary_row
+from slamon.compute import figures_in_batches, summary_row
 
 GOAL_SECONDS = 3.0
 GOAL_RSS_BYTES = 2 * 1024**3
@@ -53,10 +50,6 @@ GOAL_RATIO = 5.0
 # The time and ratio goals are set for the 10 M month (issue 3); memory counts at every size
 # (issue 7: 100 M out of core).
 GOAL_SIZE = 10_000_000
-# Services per batch of the full computation: 4 batches of the 10 M month, 40 of the 100 M
-# one. Memory follows the densest batch (the first 1,000 services have capacity samples):
-# 500 a batch peaked at 1.9 GiB on the 100 M month, 250 at 1.4 GiB.
-BATCH_SERVICES = 250
 
 BASELINE_SQL = (
     "SELECT service, count(*), sum(ok::INT) FROM probes GROUP BY service",
@@ -86,23 +79,16 @@ def _full(store: Path, config: Path, batch_services: int, kind: str) -> Callable
     since, until = month_window(store)
     event_store = EventStore(store, read_only=kind != "settle")
     window = Interval(since, until)
-    settled = kind != "recomputed"
-
-    def batches() -> Iterator[dict[str, ServiceInputs]]:
-        if batch_services == 0:
-            return iter([inputs_from_store(event_store, loaded, since, until, settled=settled)])
-        return inputs_in_batches(event_store, loaded, since, until, batch_services, settled=settled)
+    batch = batch_services or len(loaded.services)
 
     def run() -> object:
-        calendars = Calendars(loaded.calendars)
-        # Each batch's figures are consumed (summarised as for the CSV) before the next batch
-        # is read: figures hold every ticket clock, so keeping them all would keep the month.
-        return [
-            summary_row(service_figures(service, calendars, inputs[service.id], window, until))
-            for inputs in batches()
-            for service in loaded.services
-            if service.id in inputs
-        ]
+        # What `slamon compute --format csv` does: each service's figures are consumed before
+        # the next batch is read (figures hold every ticket clock: keeping them all would
+        # keep the month).
+        figures = figures_in_batches(
+            loaded, event_store, window, until, batch, settled=kind != "recomputed"
+        )
+        return [summary_row(f) for f in figures]
 
     return run
 
@@ -226,7 +212,7 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
             if run["batch_services"] == 0
             else f"{run['batch_services']:,} services a batch"
         )
-        full = f"full: `inputs_in_batches` + `service_figures` + `summary_row` ({batches})"
+        full = f"full: `figures_in_batches` + `summary_row` ({batches})"
         lines.append(
             f"| {size} | baseline: bare DuckDB `GROUP BY service` scans "
             f"| {base['best_seconds']:.3f} s | {times(base)} | {mib(base)} | |"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
-from pipeline.engine import inputs_from_store
+from pipeline.engine import services_with_inputs
 from pipeline.exporter import ServiceLevels
 from pipeline.shards import ShardedStore, services_by_shard
 from pipeline.store import EventStore
@@ -79,14 +79,12 @@ class ServiceLevelView:
         return found
 
     def compute(self, now: int) -> list[ServiceLevels]:
-        """Figures for every service as of `now` (Unix seconds), from one reduction."""
+        """Figures for every service as of `now` (Unix seconds), reduced a batch at a time."""
         windows = self.windows(now)
         since = min((w.start for ws in windows.values() for w in ws.values()), default=now)
-        inputs = inputs_from_store(self._store, self._config, since, now)
         certificates = self.certificates(since, now)
         levels = []
-        for service in self._config.services:
-            found = inputs[service.id]
+        for service, found in services_with_inputs(self._store, self._config, since, now):
             calendar = self._calendars[service.service_hours]
             levels.append(
                 ServiceLevels(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
@@ -15,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.engine import inputs_in_batches
+from pipeline.engine import BATCH_SERVICES, services_with_inputs
 from pipeline.shards import ShardUnion
 from pipeline.store import EventStore
 from sla.calendar import Calendars
@@ -28,9 +27,6 @@ from sla.intervals import Interval
 from sla.service_levels import ServiceFigures, rfc3339, service_figures
 
 LOAD_BATCH = 50_000
-# Services reduced at a time: 10,000 services and a month of 100 M probe results then peak
-# at about 1.4 GiB instead of 7.7 GiB (docs/benchmarks.md, "100 M events out of core").
-BATCH_SERVICES = 250
 
 
 def parse_instant(text: str, option: str) -> int:
@@ -99,19 +95,22 @@ def figures_in_batches(
     window: Interval,
     now: int,
     batch_services: int = BATCH_SERVICES,
+    *,
+    settled: bool = True,
 ) -> Iterator[ServiceFigures]:
     """Every configured service's figures over `window`, as of min(now, window end), in
     config order, reduced `batch_services` services at a time.
 
     Memory follows the batch: a caller that writes each service's figures out before asking
-    for the next never holds the month of a whole estate.
+    for the next never holds the month of a whole estate. `settled` as in
+    `pipeline.engine.inputs_from_store`.
     """
     at = min(now, window.end)
     calendars = Calendars(config.calendars)
-    services = iter(config.services)
-    for inputs in inputs_in_batches(store, config, window.start, at, batch_services):
-        for service in itertools.islice(services, len(inputs)):
-            yield service_figures(service, calendars, inputs[service.id], window, at)
+    for service, inputs in services_with_inputs(
+        store, config, window.start, at, batch_services, settled=settled
+    ):
+        yield service_figures(service, calendars, inputs, window, at)
 
 
 def compute(

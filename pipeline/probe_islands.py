@@ -16,9 +16,11 @@ through `ISLANDS_OF_SEGMENTS`.
 from __future__ import annotations
 
 import contextlib
+import itertools
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 CREATE_PROBE_ISLANDS = """
 CREATE TABLE probe_islands (
@@ -116,6 +118,120 @@ INSERT INTO probe_islands {ISLANDS_OF_SEGMENTS.format(segments="SELECT * FROM _s
 DROP TABLE _slamon_segments;
 DROP TABLE _slamon_touched;
 """
+
+
+# The last island of every check: what results in order extend or follow.
+_TAILS = """
+SELECT service, "check", ok, start_us, start_id, end_us, end_id, n FROM probe_islands
+QUALIFY row_number() OVER (
+    PARTITION BY service, "check" ORDER BY start_us DESC, start_id DESC) = 1
+"""
+
+_REPLACE_TAILS = """
+DELETE FROM probe_islands i USING _slamon_old_tails t
+WHERE i.service = t.service AND i."check" IS NOT DISTINCT FROM t."check"
+  AND i.start_us = t.start_us AND i.start_id = t.start_id;
+INSERT INTO probe_islands SELECT * FROM _slamon_islands;
+"""
+
+_ISLAND_TYPES: dict[str, pa.DataType] = {
+    "service": pa.string(),
+    "check": pa.string(),
+    "ok": pa.bool_(),
+    "start_us": pa.int64(),
+    "start_id": pa.string(),
+    "end_us": pa.int64(),
+    "end_id": pa.string(),
+    "n": pa.int64(),
+}
+_ISLAND_SCHEMA = pa.schema(_ISLAND_TYPES)
+
+CheckKey = tuple[str, str | None]
+# service, check, ok, start_us, start_id, end_us, end_id, n: a row of probe_islands.
+Island = tuple[str, str | None, bool | None, int, str, int, str, int]
+
+
+class IslandTails:
+    """The last island of each check, kept between batches so that results in order are
+    folded in Python with two statements, not planned in SQL with temporary tables.
+
+    Results of a check that do not all come after its last island (late ones) go the SQL
+    way of `update_probe_islands`. The tails are read from the store when first needed and
+    forgotten whenever a transaction may not have committed what they say.
+    """
+
+    def __init__(self) -> None:
+        self._tails: dict[CheckKey, Island] | None = None
+
+    def forget(self) -> None:
+        """Read the tails from the store again before the next batch."""
+        self._tails = None
+
+    def update(self, con: duckdb.DuckDBPyConnection, new_results: pa.Table) -> None:
+        """`update_probe_islands`, in the caller's transaction; call `forget` if it fails."""
+        if self._tails is None:
+            rows = con.execute(_TAILS).fetchall()
+            self._tails = {(row[0], row[1]): row for row in rows}
+        tails = self._tails
+        services = new_results["service"].to_pylist()
+        checks = new_results["check"].to_pylist()
+        results = sorted(
+            zip(
+                services,
+                checks,
+                pc.cast(new_results["time"], pa.int64()).to_pylist(),
+                new_results["event_id"].to_pylist(),
+                new_results["ok"].to_pylist(),
+                strict=True,
+            ),
+            # By check (a null check apart from an empty one), then in the islands' order.
+            key=lambda r: (r[0], r[1] or "", r[1] is not None, r[2], r[3]),
+        )
+        late: set[CheckKey] = set()
+        old: list[Island] = []
+        islands: list[Island] = []
+        for key, group in itertools.groupby(results, key=lambda r: (r[0], r[1])):
+            rows = list(group)
+            tail = tails.get(key)
+            if tail is not None and (rows[0][2], rows[0][3]) <= (tail[5], tail[6]):
+                late.add(key)
+                continue
+            folded = [] if tail is None else [tail]
+            for service, check, us, event_id, ok in rows:
+                last = folded[-1] if folded else None
+                if last is not None and last[2] == ok:
+                    folded[-1] = (*last[:5], us, event_id, last[7] + 1)
+                else:
+                    folded.append((service, check, ok, us, event_id, us, event_id, 1))
+            if tail is not None:
+                old.append(tail)
+            islands.extend(folded)
+            tails[key] = folded[-1]
+        if islands:
+            con.register("_slamon_old_tails", _islands_table(old))
+            con.register("_slamon_islands", _islands_table(islands))
+            try:
+                con.execute(_REPLACE_TAILS)
+            finally:
+                with contextlib.suppress(duckdb.TransactionException):
+                    con.unregister("_slamon_old_tails")
+                    con.unregister("_slamon_islands")
+        if late:
+            mine = [key in late for key in zip(services, checks, strict=True)]
+            update_probe_islands(con, new_results.filter(pa.array(mine)))
+            # The restated checks' islands changed in SQL: read every tail again next time.
+            self._tails = None
+
+
+def _islands_table(islands: list[Island]) -> pa.Table:
+    """Rows of probe_islands as an Arrow table."""
+    return pa.table(
+        [
+            pa.array([row[k] for row in islands], field.type)
+            for k, field in enumerate(_ISLAND_SCHEMA)
+        ],
+        schema=_ISLAND_SCHEMA,
+    )
 
 
 def update_probe_islands(con: duckdb.DuckDBPyConnection, new_results: pa.Table) -> None:

@@ -84,7 +84,8 @@ FROM settled_clocks c JOIN fresh USING (service, ticket_id)
 WHERE c.stopped_at >= $since
 """
 
-# The updates of every other ticket, in arrival order, as `ticket_clocks_frame` reads them.
+# The updates of every other ticket, in arrival order, as `ticket_clocks_frame` reads them:
+# by instant to the microsecond (`time` is whole seconds), then event id.
 STALE_UPDATES = f"""
 {_KNOWN}
 SELECT service, ticket_id, epoch_us(time) AS time_us, epoch_us(time) // 1000000 AS time,
@@ -93,7 +94,7 @@ FROM tickets SEMI JOIN (
     SELECT service, ticket_id FROM known ANTI JOIN fresh USING (service, ticket_id)
 ) stale USING (service, ticket_id)
 WHERE time < to_timestamp($now + 1)
-ORDER BY time, event_id
+ORDER BY time_us, event_id
 """
 
 _REPLACE = """

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from pipeline.migrations import EVENT_COLUMNS, LATEST_VERSION, TABLE_OF_TYPE, migrate
 from pipeline.migrations import current_version as schema_version_of
-from pipeline.probe_islands import rebuild_probe_islands, update_probe_islands
+from pipeline.probe_islands import IslandTails, rebuild_probe_islands
 from pipeline.settled_tickets import replace_settled
 from sla.errors import StoreError, StoreInUseError
 from sla.events import CloudEvent
@@ -112,6 +112,7 @@ class EventStore:
                 ) from exc
             raise StoreError(f"cannot open the event store {self.path}: {exc}") from exc
         self._lock = threading.Lock()
+        self._island_tails = IslandTails()
         try:
             # Date functions in readers' SQL (date_trunc, ...) then work in UTC on every host.
             self._connection.execute("SET TimeZone = 'UTC'")
@@ -234,9 +235,11 @@ class EventStore:
                     con.register("_slamon_typed", fresh)
                     con.execute(f'INSERT INTO "{table}" SELECT * FROM _slamon_typed')
                     if table == "probes":
-                        update_probe_islands(con, fresh)
+                        self._island_tails.update(con, fresh)
             con.commit()
         except BaseException:
+            # The tails may say what the rollback undid.
+            self._island_tails.forget()
             _rollback(con)
             raise
         finally:
@@ -250,6 +253,7 @@ class EventStore:
 
         def rebuild(con: duckdb.DuckDBPyConnection) -> None:
             con.begin()
+            self._island_tails.forget()
             try:
                 rebuild_probe_islands(con)
                 con.commit()

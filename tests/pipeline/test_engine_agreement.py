@@ -242,3 +242,17 @@ def test_each_monitor_keeps_its_own_state_from_before_the_window() -> None:
     assert [(o.start - start, o.end and o.end - start) for o in fast["web"].outages] == [
         (100, 1_500)
     ]
+
+
+def test_ticket_updates_within_one_second_keep_their_order_to_the_microsecond() -> None:
+    # Found by the test above: the P2 event comes first (00:00:00.0), the P1 one half a second
+    # later with a smaller id. Ordered by whole seconds and then id, P2 would look newest.
+    ticket = {"ticket_id": "T1", "kind": "incident", "status": "new"}
+    events = [
+        event(TICKET, "web", {**ticket, "priority": "P1"}, 0.5, 27),
+        event(TICKET, "web", {**ticket, "priority": "P2"}, 0, 31),
+    ]
+    start = int(T0.timestamp())
+    reference, fast = both(events, start, start)
+    assert fast == reference
+    assert {c.priority for c in fast["web"].ticket_clocks} == {"P1"}

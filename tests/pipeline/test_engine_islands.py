@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.engine import inputs_from_store
-from pipeline.probe_islands import rebuild_probe_islands, service_batches
+from pipeline.probe_islands import IslandTails, rebuild_probe_islands, service_batches
 from pipeline.store import EventStore
 from sla.availability import Outage
 from sla.config import SlamonConfig
+from sla.errors import StoreError
 from sla.events import PROBE, CloudEvent, new_event
 from sla.inputs import PROBE_LOOKBACK, inputs_from_events
 
@@ -92,6 +93,40 @@ def test_islands_from_batches_in_any_order_give_the_reference_inputs(
         assert store.query(ISLANDS).rows() == kept
     # The window's edges (since - 1 day, now) cut islands: their counts come from results.
     assert fast == inputs_from_events(events, CONFIG, START + since, START + since + span)
+
+
+def test_a_reopened_store_extends_the_islands_it_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The last island of each check is kept in memory between batches: after a restart it
+    # is read back from the store, and a rolled-back batch leaves no trace in it.
+    path = tmp_path / "islands.duckdb"
+    with EventStore(path) as store:
+        store.write_batch([probe(0, True, 1), probe(60, False, 2), probe(0, True, 3, check="b")])
+    with EventStore(path) as store:
+        store.write_batch([probe(120, False, 4), probe(60, True, 5, check="b")])
+        # A batch that fails after its islands were folded: a statement after it, say.
+        update = IslandTails.update
+
+        def fails_after(tails: IslandTails, con: duckdb.DuckDBPyConnection, new: object) -> None:
+            update(tails, con, new)  # type: ignore[arg-type]
+            raise duckdb.IOException("disk full")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(IslandTails, "update", fails_after)
+            with pytest.raises(StoreError, match="disk full"):
+                store.write_batch([probe(180, True, 6)])
+        store.write_batch([probe(180, False, 8), probe(120, False, 9, check="b")])
+        kept = store.query(ISLANDS).rows()
+        store.rebuild_probe_islands()
+        assert store.query(ISLANDS).rows() == kept
+    starts_and_counts = [(row[1], row[2], row[3] // 1_000_000 - START, row[7]) for row in kept]
+    assert starts_and_counts == [
+        ("a", True, 0, 1),
+        ("a", False, 60, 3),
+        ("b", True, 0, 2),
+        ("b", False, 120, 1),
+    ]
 
 
 def test_results_in_order_extend_the_last_island() -> None:

@@ -4,10 +4,11 @@ Tables (all times are ``TIMESTAMPTZ``, stored as UTC instants):
 
 ``schema_version(version, description, applied_at)``
     one row per applied migration; the store's version is ``max(version)``, 0 when empty.
-``events(id PK, type, source, subject, time, ingested_at, raw JSON)``
-    the ledger: every distinct event once, keyed by its CloudEvent ``id`` (the dedupe key);
-    ``time`` is when it happened, ``ingested_at`` when the store committed it, ``raw`` the
-    CloudEvent as JSON.
+``events(id, type, source, subject, time, ingested_at, raw JSON)``
+    the ledger: every distinct event once, by its CloudEvent ``id`` (the dedupe key; a
+    primary key until version 5, since then unindexed, see `pipeline.store`); ``time`` is
+    when it happened, ``ingested_at`` when the store committed it, ``raw`` the CloudEvent
+    as JSON.
 
 One typed table per event type, each starting with ``event_id`` (→ ``events.id``),
 ``service`` (the CloudEvent ``subject``) and ``time``, followed by the type's data fields
@@ -142,11 +143,28 @@ CREATE VIEW outages_latest AS
 # Added columns go last: the store fills typed tables by column name, in catalog order.
 _V2 = "ALTER TABLE probes ADD COLUMN cert_expires_at TIMESTAMPTZ"
 
+# The primary-key index of the ledger grew by ~88 bytes an event and stayed in memory for
+# good. DuckDB cannot drop a key, so the ledger is copied without it, in time order: the
+# store finds stored ids by time ranges, which the zone maps of time-ordered row groups prune.
+_V5 = """
+CREATE TABLE events_v5 AS SELECT * FROM events ORDER BY time;
+DROP TABLE events;
+ALTER TABLE events_v5 RENAME TO events;
+ALTER TABLE events ALTER COLUMN id SET NOT NULL;
+ALTER TABLE events ALTER COLUMN type SET NOT NULL;
+ALTER TABLE events ALTER COLUMN source SET NOT NULL;
+ALTER TABLE events ALTER COLUMN subject SET NOT NULL;
+ALTER TABLE events ALTER COLUMN time SET NOT NULL;
+ALTER TABLE events ALTER COLUMN ingested_at SET NOT NULL;
+ALTER TABLE events ALTER COLUMN raw SET NOT NULL;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events ledger and one typed table per event type", _V1),
     Migration(2, "probes: TLS certificate expiry", _V2),
     Migration(3, "probe islands", CREATE_PROBE_ISLANDS + REBUILD_PROBE_ISLANDS),
     Migration(4, "settled ticket clocks", CREATE_SETTLED_TICKETS),
+    Migration(5, "events ledger without its primary-key index, in time order", _V5),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

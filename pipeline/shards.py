@@ -55,9 +55,17 @@ def shard_files(directory: Path) -> dict[int, Path]:
 class ShardedStore:
     """The shard stores of the partitions this worker is assigned, opened and closed with them."""
 
-    def __init__(self, directory: Path, backoff: Backoff = SHARD_OPEN_BACKOFF) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        backoff: Backoff = SHARD_OPEN_BACKOFF,
+        *,
+        memory_limit_mib: int | None = None,
+    ) -> None:
+        """`memory_limit_mib` bounds the DuckDB memory of each open shard."""
         self.directory = directory
         self._backoff = backoff
+        self._memory_limit_mib = memory_limit_mib
         self._stores: dict[int, EventStore] = {}
         self._lock = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True)
@@ -92,7 +100,9 @@ class ShardedStore:
     def _open(self, partition: int) -> EventStore:
         path = shard_path(self.directory, partition)
         return self._backoff.run(
-            f"opening shard {path}", lambda: EventStore(path), (StoreInUseError,)
+            f"opening shard {path}",
+            lambda: EventStore(path, memory_limit_mib=self._memory_limit_mib),
+            (StoreInUseError,),
         )
 
     def owned_messages(self, messages: Iterable[Message]) -> list[Message]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
@@ -38,17 +41,36 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 # How much write-ahead log DuckDB lets grow before it checkpoints into the database file.
-# Every checkpoint rewrites the whole primary-key index of the ledger, so at DuckDB's 16 MB
-# default the commit cost grew with the store (5 us an event at 100,000 events stored, 18 us
-# at 400,000); at 256 MB it stays near 2 us. The price: up to 256 MB of log to replay when
-# the store is opened after a crash.
-CHECKPOINT_THRESHOLD = "256MB"
+# The rows written since the last checkpoint stay in memory too (about 550 bytes an event of
+# the soak mix), beside the cache of table blocks and within the memory limit: a small log
+# keeps that saw-tooth in the pipeline's RSS small. Ingest throughput at 64 MB matched that
+# at 128 MB, 256 MB and before version 5; at 16 MB checkpoints come too often (-25 %; see
+# docs/reliability.md, "Pipeline memory"). Until version 5 every checkpoint also rewrote
+# the ledger's whole primary-key index. The price: up to this much log to replay when the
+# store is opened after a crash.
+CHECKPOINT_THRESHOLD = "64MB"
+
+# Event types whose ids are bound to their time: every producer of them gives each event a
+# fresh uuid4 (HTTP probes, host capacity) or puts the instant into the id (heartbeats,
+# Prometheus samples, ticket webhooks and imports, Alertmanager), so a repeat of one of these
+# events always carries the time it had. Their ids are looked up only among the stored events
+# of the batch's time ranges, whatever the size of the store. Ids of the other types may come
+# again with another time (a record sent twice without a `time`): they are also looked up in
+# the whole typed table of their type, which holds human-scale numbers of events.
+TIME_BOUND_TYPES = frozenset(
+    {"slamon.probe.v1", "slamon.capacity.v1", "slamon.ticket.v1", "slamon.status.v1"}
+)
+
+# A batch's event times are checked as at most this many ranges, split at the widest gaps of
+# more than _RANGE_GAP: one late event then costs the row groups of its own time, not of
+# everything between it and the rest of the batch.
+_MAX_RANGES = 8
+_RANGE_GAP = timedelta(minutes=10)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _INSERT_LEDGER = """
 INSERT INTO events (id, type, source, subject, time, ingested_at, raw)
 SELECT id, type, source, subject, time, current_timestamp, raw FROM _slamon_ledger
-ON CONFLICT DO NOTHING
-RETURNING id, type
 """
 
 
@@ -80,6 +102,59 @@ def _unique_by_id(
     return unique, unique_raw
 
 
+def _time_ranges(times: pa.ChunkedArray[Any] | pa.Array[Any]) -> list[tuple[datetime, datetime]]:
+    """Closed ranges covering `times`: one, split at up to `_MAX_RANGES - 1` of the widest
+    gaps longer than `_RANGE_GAP`."""
+    # Microseconds since the epoch, ascending (the ledger's times are never null).
+    instants = [
+        int(us) for us in pc.unique(times.cast(pa.int64())).sort().to_pylist() if us is not None
+    ]
+    gap_us = _RANGE_GAP // timedelta(microseconds=1)
+    gaps = sorted(
+        ((after - before, index) for index, (before, after) in enumerate(pairwise(instants))),
+        reverse=True,
+    )
+    splits = sorted(index for width, index in gaps[: _MAX_RANGES - 1] if width > gap_us)
+    starts = [0, *(index + 1 for index in splits)]
+    ends = [*splits, len(instants) - 1]
+    return [
+        (
+            _EPOCH + timedelta(microseconds=instants[start]),
+            _EPOCH + timedelta(microseconds=instants[end]),
+        )
+        for start, end in zip(starts, ends, strict=True)
+    ]
+
+
+def _stored_ids(con: duckdb.DuckDBPyConnection, ledger: pa.Table) -> pa.Array[Any]:
+    """The ids of the registered batch `_slamon_ledger` that the store holds already.
+
+    The ledger has no index (an index on the id would grow with the store and live in memory
+    for good): ids are looked up among the events of the batch's time ranges, where DuckDB
+    reads only the row groups whose time span meets a range, which is the newest few while
+    events arrive roughly in time order; ids of types not bound to their time also in their
+    typed table.
+    """
+    ranges = _time_ranges(ledger["time"])
+    in_ranges = " OR ".join(["time BETWEEN ? AND ?"] * len(ranges))
+    queries = [
+        f"SELECT id FROM events WHERE ({in_ranges}) AND id IN (SELECT id FROM _slamon_ledger)"
+    ]
+    params: list[Any] = [bound for time_range in ranges for bound in time_range]
+    types = {str(type_) for type_ in pc.unique(ledger["type"]).to_pylist()}
+    for type_ in sorted(types - TIME_BOUND_TYPES):
+        queries.append(
+            f'SELECT event_id FROM "{TABLE_OF_TYPE[type_]}" '
+            "WHERE event_id IN (SELECT id FROM _slamon_ledger WHERE type = ?)"
+        )
+        params.append(type_)
+    found = con.sql(" UNION ALL ".join(queries), params=params)
+    if found is None:
+        return pa.array([], pa.string())
+    ids: pa.Array[Any] = found.to_arrow_table().column(0).combine_chunks()
+    return ids
+
+
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
     """Roll back the open transaction, if any.
 
@@ -94,11 +169,20 @@ class EventStore:
     """A DuckDB database of events; safe to share between threads (calls are serialised).
 
     Readers use `query`; times come back as UTC instants (the session time zone is UTC).
+    `memory_limit_mib` bounds DuckDB's own memory (its table block cache above all, which
+    otherwise fills up to DuckDB's default of 80 % of the machine's memory); running out of
+    it raises `StoreError`.
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    # Stores built without __init__ (the read-only union of shards) have no limit of their own.
+    memory_limit_mib: int | None = None
+
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, memory_limit_mib: int | None = None
+    ) -> None:
         self.path = str(path)
         self.read_only = read_only
+        self.memory_limit_mib = memory_limit_mib
         try:
             self._connection: duckdb.DuckDBPyConnection | None = duckdb.connect(
                 self.path, read_only=read_only
@@ -116,6 +200,9 @@ class EventStore:
         try:
             # Date functions in readers' SQL (date_trunc, ...) then work in UTC on every host.
             self._connection.execute("SET TimeZone = 'UTC'")
+            if memory_limit_mib is not None:
+                # Set before migrating: a migration copying the ledger then spills, not grows.
+                self._connection.execute(f"SET memory_limit = '{int(memory_limit_mib)}MiB'")
             if read_only:
                 self.schema_version = self._check_version(self._connection)
             else:
@@ -158,8 +245,21 @@ class EventStore:
                 raise StoreError(f"the event store {self.path} is closed")
             try:
                 return work(self._connection)
+            except duckdb.OutOfMemoryException as exc:
+                # DuckDB's message goes on with a list of remedies over several lines.
+                reason = str(exc).strip().splitlines()[0]
+                raise StoreError(
+                    f"{what} failed in {self.path}: {reason}; DuckDB may use "
+                    f"{self._memory_limit_text()} here (store.memory_limit_mib)"
+                ) from exc
             except duckdb.Error as exc:
                 raise StoreError(f"{what} failed in {self.path}: {exc}") from exc
+
+    def _memory_limit_text(self) -> str:
+        """How much memory DuckDB may use here, for error messages."""
+        if self.memory_limit_mib is None:
+            return "its default of 80 % of the machine's memory"
+        return f"{self.memory_limit_mib:,} MiB"
 
     def write_batch(
         self, events: Sequence[CloudEvent], *, raw: Sequence[bytes] | None = None
@@ -223,14 +323,22 @@ class EventStore:
     def _write(
         self, con: duckdb.DuckDBPyConnection, ledger: pa.Table, typed: dict[str, pa.Table]
     ) -> dict[str, int]:
-        """Insert the new ledger rows, then the typed rows of exactly those, in one transaction."""
+        """Insert the ledger rows whose id is not stored yet, then the typed rows of exactly
+        those, in one transaction (the store's lock keeps other writers out meanwhile)."""
         con.begin()
         try:
             con.register("_slamon_ledger", ledger)
-            inserted = con.sql(_INSERT_LEDGER)
-            new = inserted.to_arrow_table() if inserted is not None else ledger.slice(0, 0)
-            for table, rows in typed.items():
-                fresh = rows.filter(pc.is_in(rows["event_id"], value_set=new["id"]))
+            stored = _stored_ids(con, ledger)
+            new = ledger
+            if len(stored):
+                new = ledger.filter(pc.invert(pc.is_in(ledger["id"], value_set=stored)))
+                typed = {
+                    table: rows.filter(pc.is_in(rows["event_id"], value_set=new["id"]))
+                    for table, rows in typed.items()
+                }
+                con.register("_slamon_ledger", new)
+            con.execute(_INSERT_LEDGER)
+            for table, fresh in typed.items():
                 if fresh.num_rows:
                     con.register("_slamon_typed", fresh)
                     con.execute(f'INSERT INTO "{table}" SELECT * FROM _slamon_typed')
@@ -245,8 +353,7 @@ class EventStore:
         finally:
             con.unregister("_slamon_ledger")
             con.unregister("_slamon_typed")
-        counts = pc.value_counts(new["type"]).to_pylist()
-        return {str(count["values"]): int(count["counts"]) for count in counts}
+        return dict(Counter(str(type_) for type_ in new["type"].to_pylist()))
 
     def rebuild_probe_islands(self) -> None:
         """Recompute the probe islands from the stored probe results, in one transaction."""

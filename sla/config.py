@@ -245,6 +245,8 @@ class StoreConfig(_Model):
     sharded: bool = False
     """`path` is then a directory with one store per Kafka partition, for N pipeline workers."""
     parquet: ParquetExportConfig | None = None
+    memory_limit_mib: int = Field(default=256, ge=64)
+    """DuckDB's memory in the pipeline (per shard when sharded): table cache and queries."""
 
 
 class ReportsConfig(_Model):

@@ -72,12 +72,16 @@ class PipelineService:
         if config.store.sharded:
             # Each worker holds some shards; monthly packs need all of them, so they are
             # written by `slamon report` over the Parquet export or the stopped shards.
-            self.store = ShardedStore(Path(config.store.path))
+            self.store = ShardedStore(
+                Path(config.store.path), memory_limit_mib=config.store.memory_limit_mib
+            )
             self.view = ShardedLevelView(self.store, config, transport.partition_of)
             write_reports = False
         else:
             Path(config.store.path).parent.mkdir(parents=True, exist_ok=True)
-            self.store = EventStore(config.store.path)
+            self.store = EventStore(
+                config.store.path, memory_limit_mib=config.store.memory_limit_mib
+            )
             self.view = ServiceLevelView(self.store, config)
         self._clock = clock
         self._ingested = self.store.counts_by_type()

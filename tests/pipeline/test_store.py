@@ -1,18 +1,29 @@
-"""The DuckDB event store: typed tables, idempotent batches, migrations and failures."""
+"""The DuckDB event store: typed tables, idempotent batches, migrations and failures.
+
+Exactly once without a key index: repeats across batches and restarts, late replays, an id
+again at another time, stores migrated from the primary-key ledger, DuckDB's memory limit.
+"""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 
+from collectors.records import RecordKind, record_event
 from pipeline.migrations import LATEST_VERSION, MIGRATIONS, Migration, current_version, migrate
 from pipeline.store import EventStore
+from pipeline.transport.embedded import EmbeddedTransport
+from sla.config import SlamonConfig, StoreConfig
 from sla.errors import StoreError
 from sla.events import CloudEvent, new_event
+from slamon.app import PipelineService
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CEST = timezone(timedelta(hours=2))
@@ -318,3 +329,210 @@ def test_a_version_1_store_gains_the_certificate_expiry_of_probes(tmp_path: Path
         rows = store.query("SELECT event_id, cert_expires_at FROM probes ORDER BY time").rows()
     # The row written at version 1 has no expiry; of the new ones only the TLS check has one.
     assert rows == [("old", None), ("probe-checkout-2", None), ("new", expires)]
+
+
+# More than one DuckDB row group (122,880 rows): old events then sit in row groups that the
+# time ranges of later batches skip.
+MANY = 130_000
+
+
+# Every ledger column, instants as epoch microseconds (no time zone package needed).
+LEDGER_ROWS = (
+    "SELECT id, type, source, subject, epoch_us(time), epoch_us(ingested_at), raw "
+    "FROM events ORDER BY id"
+)
+
+
+def ledger_facts(store: EventStore) -> tuple[int, int, int]:
+    """Ledger rows, distinct ledger ids and probe rows."""
+    ((rows, distinct),) = store.query("SELECT count(*), count(DISTINCT id) FROM events").rows()
+    ((probes,),) = store.query("SELECT count(*) FROM probes").rows()
+    return rows, distinct, probes
+
+
+def write_in_batches(store: EventStore, events: list[CloudEvent], size: int = 10_000) -> int:
+    """Store `events` in batches of `size`; how many were new."""
+    return sum(store.write_batch(events[i : i + size]) for i in range(0, len(events), size))
+
+
+def change(time_offset: timedelta, change_id: str = "CHG-1") -> CloudEvent:
+    """A change recorded without a `time`: its id is the same whenever it is sent."""
+    return record_event(
+        RecordKind.CHANGE,
+        {
+            "service": "checkout",
+            "change_id": change_id,
+            "kind": "normal",
+            "status": "implemented",
+            "start": T0.isoformat(),
+            "end": (T0 + timedelta(minutes=30)).isoformat(),
+        },
+        services={"checkout"},
+        received_at=T0 + time_offset,
+        source="record/changes",
+    )
+
+
+def test_repeats_across_batches_and_restarts_are_stored_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    first = [probe(n) for n in range(0, 3_000)]
+    with EventStore(path) as store:
+        assert write_in_batches(store, first, 500) == 3_000
+        # A consumer restarted from an older offset sends the last 1,000 again, in other batches.
+        assert write_in_batches(store, first[2_000:], 300) == 0
+    rng = random.Random(7)
+    later = [probe(n) for n in range(3_000, 4_000)]
+    replayed = rng.sample(first, 1_500) + later + rng.sample(later, 200)
+    rng.shuffle(replayed)
+    with EventStore(path) as store:
+        assert write_in_batches(store, replayed, 700) == 1_000
+        assert write_in_batches(store, first + later, 1_000) == 0
+        assert ledger_facts(store) == (4_000, 4_000, 4_000)
+
+
+def test_an_old_event_replayed_after_many_newer_ones_is_not_stored_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.duckdb"
+    old = probe(0)
+    newer = [probe(n) for n in range(1, MANY)]
+    with EventStore(path) as store:
+        assert store.write_batch([old]) == 1
+        assert write_in_batches(store, newer) == MANY - 1
+    with EventStore(path) as store:
+        # Alone, and in a batch of events a day newer, whose range would not reach it.
+        assert store.write_batch([old]) == 0
+        fresh = [probe(n) for n in range(MANY + 86_400, MANY + 86_500)]
+        assert store.write_batch([*fresh[:50], old, *fresh[50:]]) == 100
+        assert store.write_batch([newer[0], *fresh, newer[-1]]) == 0
+        assert ledger_facts(store) == (MANY + 100, MANY + 100, MANY + 100)
+
+
+def test_a_record_sent_again_later_with_another_time_is_stored_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    first, again = change(timedelta(0)), change(timedelta(days=3))
+    assert first.id == again.id and first.time != again.time
+    with EventStore(path) as store:
+        assert store.write_batch([first]) == 1
+        # Many events in between, so the first copy's row group is not in the later ranges.
+        assert write_in_batches(store, [probe(n) for n in range(1, MANY)]) == MANY - 1
+    with EventStore(path) as store:
+        assert store.write_batch([again, change(timedelta(days=3), "CHG-2")]) == 1
+        changes = store.query("SELECT change_id, time FROM changes ORDER BY change_id").rows()
+    assert changes == [("CHG-1", first.time), ("CHG-2", again.time)]
+
+
+def test_a_probe_id_again_at_a_time_within_the_batch_is_stored_once(store: EventStore) -> None:
+    stored = probe(5)
+    store.write_batch([probe(n) for n in range(10)])
+    moved = stored.model_copy(update={"time": stored.time + timedelta(seconds=2)})
+    # The batch spans 1 s to 20 s after T0: the copy stored at 5 s is found.
+    assert store.write_batch([moved, probe(1), probe(20)]) == 1
+    rows = store.query("SELECT time FROM events WHERE id = ?", [stored.id]).rows()
+    assert rows == [(stored.time,)]
+
+
+def test_a_probe_id_again_far_from_its_time_is_a_documented_gap(store: EventStore) -> None:
+    """Probe and capacity ids are looked up only in the batch's time ranges: producers never
+    reuse them for another time (docs/reliability.md), so such a copy is stored again."""
+    stored = probe(5)
+    store.write_batch([stored])
+    moved = stored.model_copy(update={"time": stored.time + timedelta(days=1)})
+    assert store.write_batch([moved]) == 1
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_a_store_with_the_keyed_ledger_migrates_keeping_rows_and_dedupe(
+    tmp_path: Path, version: int
+) -> None:
+    path = tmp_path / f"v{version}.duckdb"
+    events = [probe(n) for n in range(300)]
+    rng = random.Random(version)
+    shuffled = rng.sample(events, len(events))  # stored out of time order
+    with duckdb.connect(str(path)) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        assert migrate(con, tuple(m for m in MIGRATIONS if m.version <= version)) == version
+        for event in shuffled:
+            con.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, current_timestamp, ?)",
+                [event.id, event.type, event.source, event.subject, event.time, event.to_json()],
+            )
+            con.execute(
+                'INSERT INTO probes (event_id, service, time, "check", ok, latency_ms) '
+                "VALUES (?, ?, ?, 'health', true, 1.0)",
+                [event.id, event.subject, event.time],
+            )
+        before = con.execute(LEDGER_ROWS).fetchall()
+    with EventStore(path) as store:
+        assert store.schema_version == MIGRATIONS[-1].version >= 5
+        after = store.query(LEDGER_ROWS).rows()
+        in_order = store.query("SELECT id FROM events").rows()
+        keys = store.query(
+            "SELECT count(*) FROM duckdb_constraints() "
+            "WHERE table_name = 'events' AND constraint_type = 'PRIMARY KEY'"
+        ).rows()
+        assert store.write_batch(events) == 0
+        assert store.write_batch([*events[:10], probe(300)]) == 1
+        assert ledger_facts(store) == (301, 301, 301)
+        with pytest.raises(StoreError, match="NOT NULL"):
+            store.query("INSERT INTO events (id) VALUES (NULL)")
+    assert after == before
+    assert in_order == [(event.id,) for event in events]  # rewritten in time order
+    assert keys == [(0,)]
+
+
+def test_the_memory_limit_reaches_duckdb(tmp_path: Path) -> None:
+    with EventStore(tmp_path / "s.duckdb", memory_limit_mib=96) as store:
+        assert store.query("SELECT current_setting('memory_limit') AS m")["m"].to_list() == [
+            "96.0 MiB"
+        ]
+
+
+def test_the_pipeline_opens_its_store_with_the_configured_limit(tmp_path: Path) -> None:
+    config = SlamonConfig.model_validate(
+        {"store": {"path": str(tmp_path / "s.duckdb"), "memory_limit_mib": 80}}
+    )
+    service = PipelineService(config, EmbeddedTransport(), CollectorRegistry())
+    try:
+        assert isinstance(service.store, EventStore)
+        limit = service.store.query("SELECT current_setting('memory_limit') AS m")
+        assert limit["m"].to_list() == ["80.0 MiB"]
+    finally:
+        service.close()
+
+
+def test_the_memory_limit_setting_is_validated() -> None:
+    assert StoreConfig().memory_limit_mib == 256
+    for bad in (63, 0, -1, "lots"):
+        with pytest.raises(ValidationError, match="memory_limit_mib"):
+            StoreConfig.model_validate({"memory_limit_mib": bad})
+
+
+def test_running_out_of_duckdb_memory_is_one_store_error_line(tmp_path: Path) -> None:
+    with EventStore(tmp_path / "s.duckdb", memory_limit_mib=64) as store:
+        # A list aggregate cannot spill to disk: 20 M integers need ~160 MB.
+        with pytest.raises(StoreError) as caught:
+            store.query("SELECT list(range) FROM range(20000000)")
+        # The store still works after it.
+        assert store.write_batch([probe(1)]) == 1
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("a query failed in ")
+    assert "Out of Memory" in message
+    assert message.endswith("DuckDB may use 64 MiB here (store.memory_limit_mib)")
+
+
+def test_new_event_ids_are_not_confused_with_stored_ones_of_other_types(
+    store: EventStore,
+) -> None:
+    capacity = new_event(
+        "slamon.capacity.v1",
+        "checkout",
+        {"resource": "cpu", "used": 1.0, "capacity": 2.0, "unit": "cores"},
+        source="test",
+        time=T0,
+        id="cap-1",
+    )
+    assert store.write_batch([capacity, change(timedelta(0))]) == 2
+    assert store.write_batch([change(timedelta(hours=5)), capacity]) == 0
+    assert store.counts_by_type() == {"slamon.capacity.v1": 1, "slamon.change.v1": 1}

@@ -218,7 +218,7 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
             f"| {base['best_seconds']:.3f} s | {times(base)} | {mib(base)} | |"
         )
         for kind, what, ratio in (
-            ("settle", "first full computation, keeping the settled tickets (once)", None),
+            ("settle", "full, store opened writable: keeps what settled (once, no warm-up)", None),
             ("recomputed", f"{full}, every ticket clock recomputed", run["recomputed_ratio"]),
             ("full", f"{full}, settled tickets read from the store", run["ratio"]),
         ):

@@ -26,7 +26,8 @@ from pipeline.settled_tickets import SettledTickets, policy_fingerprints
 from pipeline.store import EventStore
 from sla.availability import ProbeIsland
 from sla.calendar import Calendars
-from sla.changes import ChangeRecord
+from sla.capacity import CapacitySeries
+from sla.changes import LIFECYCLE, ChangeRecord
 from sla.config import ServiceConfig, SlamonConfig
 from sla.continuity import ContinuityTest
 from sla.inputs import (
@@ -181,7 +182,7 @@ FROM latest
 
 
 CAPACITY_SAMPLES = f"""
-SELECT service, resource, host, {_T.format("time")}, used, capacity FROM capacity
+SELECT service, resource, host, {_T.format("time")} AS t, used, capacity FROM capacity
 WHERE time >= to_timestamp($since) AND time < to_timestamp($now + 1) AND /*in batch: service*/
 ORDER BY service, resource, host, time, event_id
 """
@@ -193,10 +194,23 @@ FROM continuity WHERE time < to_timestamp($now + 1) AND /*in batch: service*/
 QUALIFY row_number() OVER (PARTITION BY service, test_id ORDER BY time DESC, event_id DESC) = 1
 """
 
+# Every event of the changes whose latest state (`sla.changes.latest_changes`: latest second,
+# then furthest in the lifecycle, then last listed) ends at or after $since.
+_LIFECYCLE_RANK = " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in LIFECYCLE.items())
 CHANGE_EVENTS = f"""
-SELECT service, change_id, kind, status, {_T.format("start")}, {_T.format('"end"')},
-       {_T.format("time")}, caused_incident
-FROM changes WHERE time < to_timestamp($now + 1) AND /*in batch: service*/
+WITH known AS (
+    SELECT *, {_T.format("time")} AS t FROM changes
+    WHERE time < to_timestamp($now + 1) AND /*in batch: service*/
+), ending AS (
+    SELECT service, change_id FROM known
+    QUALIFY row_number() OVER (
+        PARTITION BY service, change_id
+        ORDER BY t DESC, CASE status {_LIFECYCLE_RANK} END DESC, time DESC, event_id DESC) = 1
+      AND {_T.format('"end"')} >= $since
+)
+SELECT service, change_id, kind, status, {_T.format("start")}, {_T.format('"end"')}, t,
+       caused_incident
+FROM known SEMI JOIN ending USING (service, change_id)
 ORDER BY service, time, event_id
 """
 
@@ -319,14 +333,21 @@ def _inputs_from_store(
             evidence[service].maintenance.append(Interval(start, end))
 
     other: dict[str, OtherEvidence] = defaultdict(OtherEvidence)
-    series = query(CAPACITY_SAMPLES, bounds).group_by(
-        "service", "resource", "host", maintain_order=True
+    samples = query(CAPACITY_SAMPLES, bounds)
+    # Sorted by series: each series is one slice of the columns, and stays in NumPy.
+    columns = CapacitySeries(
+        samples["t"].to_numpy(), samples["used"].to_numpy(), samples["capacity"].to_numpy()
     )
-    for service, resource, host, times, used, capacity in series.agg(pl.all()).iter_rows():
-        other[service].capacity[(resource, host)] = list(zip(times, used, capacity, strict=True))
+    first = 0
+    for service, resource, host, count in (
+        samples.group_by("service", "resource", "host", maintain_order=True).len().iter_rows()
+    ):
+        other[service].capacity[(resource, host)] = columns.take(slice(first, first + count))
+        first += count
+    del samples
     for service, *test in query(LATEST_CONTINUITY_TESTS, {"now": now}).iter_rows():
         other[service].continuity.append(ContinuityTest(*test))
-    for service, *change in query(CHANGE_EVENTS, {"now": now}).iter_rows():
+    for service, *change in query(CHANGE_EVENTS, bounds).iter_rows():
         other[service].changes.append(ChangeRecord(*change))
 
     policies = ticket_policies(config)

@@ -56,8 +56,11 @@ CREATE TABLE settled_clocks (
 """
 
 # The signature of every ticket of the asked services as known at $now, and whether the
-# store holds its clocks for exactly those updates under the service's current policy.
-_KNOWN = """
+# store holds its clocks for exactly those updates under the service's current policy
+# (`fresh`). A temporary table: the stored clocks and the stale updates both read it, and
+# the tickets table is grouped once, not once per query.
+KNOWN_TICKETS = """
+CREATE OR REPLACE TEMP TABLE _slamon_known AS
 WITH policy AS (
     SELECT unnest($services) AS service, unnest($policies) AS policy
 ), known AS (
@@ -65,33 +68,33 @@ WITH policy AS (
     FROM tickets
     WHERE time < to_timestamp($now + 1) AND service IN (SELECT service FROM policy)
     GROUP BY service, ticket_id
-), fresh AS (
-    SELECT k.service, k.ticket_id
-    FROM known k JOIN policy p USING (service) JOIN settled_tickets s
-      ON s.service = k.service AND s.ticket_id = k.ticket_id AND s.updates = k.updates
-     AND s.last_us = k.last_us AND s.policy = p.policy
 )
+SELECT k.service, k.ticket_id, s.ticket_id IS NOT NULL AS fresh
+FROM known k JOIN policy p USING (service) LEFT JOIN settled_tickets s
+  ON s.service = k.service AND s.ticket_id = k.ticket_id AND s.updates = k.updates
+ AND s.last_us = k.last_us AND s.policy = p.policy
 """
+
+FORGET_KNOWN_TICKETS = "DROP TABLE _slamon_known"
 
 # Clocks of fresh settled tickets that may fall in a window within [$since, $now]: a
 # clock that stopped before $since counts in no such window (`sla.tickets.in_window`).
 # A join, not a semi join (`fresh` is unique): DuckDB then filters the clocks first, in
 # half the time.
 STORED_CLOCKS = f"""
-{_KNOWN}
 SELECT {", ".join(f"c.{name}" for name in CLOCK_COLUMNS)}
-FROM settled_clocks c JOIN fresh USING (service, ticket_id)
+FROM settled_clocks c JOIN (SELECT service, ticket_id FROM _slamon_known WHERE fresh) fresh
+  USING (service, ticket_id)
 WHERE c.stopped_at >= $since
 """
 
 # The updates of every other ticket, in arrival order, as `ticket_clocks_frame` reads them:
 # by instant to the microsecond (`time` is whole seconds), then event id.
-STALE_UPDATES = f"""
-{_KNOWN}
+STALE_UPDATES = """
 SELECT service, ticket_id, epoch_us(time) AS time_us, epoch_us(time) // 1000000 AS time,
        status, priority, responded, kind
 FROM tickets SEMI JOIN (
-    SELECT service, ticket_id FROM known ANTI JOIN fresh USING (service, ticket_id)
+    SELECT service, ticket_id FROM _slamon_known WHERE NOT fresh
 ) stale USING (service, ticket_id)
 WHERE time < to_timestamp($now + 1)
 ORDER BY time_us, event_id
@@ -176,8 +179,13 @@ class SettledTickets:
             "now": now,
         }
         # One snapshot: an event stored between the two would count a ticket twice or never.
-        stored, updates = store.query_together(
-            [(STORED_CLOCKS, params | {"since": since}), (STALE_UPDATES, params)]
+        _, stored, updates, _ = store.query_together(
+            [
+                (KNOWN_TICKETS, params),
+                (STORED_CLOCKS, {"since": since}),
+                (STALE_UPDATES, {"now": now}),
+                (FORGET_KNOWN_TICKETS, None),
+            ]
         )
         computed = ticket_clocks_frame(updates, self._policies, self._calendars, now)
         if not store.read_only and computed.height:

@@ -394,23 +394,16 @@ class EventStore:
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         """Run a parameterised SQL query and return its result as a polars DataFrame."""
+        return self._run("a query", lambda con: _frame(con, sql, params))
 
-        def run(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-            relation = con.sql(sql, params=params)
-            if relation is None:
-                return pl.DataFrame()
-            frame: pl.DataFrame = relation.pl()
-            return frame
-
-        return self._run("a query", run)
-
-    def query_together(self, queries: Sequence[tuple[str, dict[str, Any]]]) -> list[pl.DataFrame]:
-        """Run several parameterised queries with no write between them (one snapshot)."""
-
-        def run(con: duckdb.DuckDBPyConnection) -> list[pl.DataFrame]:
-            return [con.sql(sql, params=params).pl() for sql, params in queries]
-
-        return self._run("a query", run)
+    def query_together(
+        self, queries: Sequence[tuple[str, dict[str, Any] | None]]
+    ) -> list[pl.DataFrame]:
+        """Run several parameterised statements with no write between them (one snapshot);
+        a statement without a result (a temporary table) gives an empty frame."""
+        return self._run(
+            "a query", lambda con: [_frame(con, sql, params) for sql, params in queries]
+        )
 
     def close(self) -> None:
         """Close the database; later calls raise `StoreError`."""
@@ -429,3 +422,14 @@ class EventStore:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | dict[str, Any] | None
+) -> pl.DataFrame:
+    """The result of one statement as a polars DataFrame; empty for a statement without one."""
+    relation = con.sql(sql, params=params)
+    if relation is None:
+        return pl.DataFrame()
+    frame: pl.DataFrame = relation.pl()
+    return frame

@@ -5,14 +5,15 @@ Every rule here is written out with a worked example in docs/formulas.md.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
 
 from sla.config import CapacityThreshold
 from sla.intervals import Interval
@@ -24,6 +25,53 @@ CapacityKey = tuple[str, str | None]
 
 DEFAULT_TREND_WINDOW: Final = int(CapacityThreshold.model_fields["trend_window"].default)
 """Trailing window of the exhaustion trend when a resource has no thresholds configured."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CapacitySeries:
+    """The samples of one resource on one host as columns: 24 bytes a sample, not a tuple's 140.
+
+    A month of samples is held for every window computed over it; as columns it costs what
+    the store's rows do and every figure is a handful of array operations.
+    """
+
+    times: NDArray[np.int64]
+    used: NDArray[np.float64]
+    capacity: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, samples: Sequence[CapacitySample]) -> CapacitySeries:
+        """The columns of `(time, used, capacity)` samples, in the order given."""
+        times, used, capacity = zip(*samples, strict=True) if samples else ((), (), ())
+        return cls(
+            np.array(times, dtype=np.int64),
+            np.array(used, dtype=np.float64),
+            np.array(capacity, dtype=np.float64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CapacitySeries):
+            return NotImplemented
+        return (
+            np.array_equal(self.times, other.times)
+            and np.array_equal(self.used, other.used)
+            and np.array_equal(self.capacity, other.capacity)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def take(self, index: NDArray[np.intp] | NDArray[np.bool_] | slice) -> CapacitySeries:
+        """The samples at `index`, in its order."""
+        return CapacitySeries(self.times[index], self.used[index], self.capacity[index])
+
+    def samples(self) -> list[CapacitySample]:
+        """The samples as `(time, used, capacity)` tuples of plain Python numbers."""
+        return list(
+            zip(self.times.tolist(), self.used.tolist(), self.capacity.tolist(), strict=True)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,50 +101,53 @@ _SAFETY: Final = 64
 
 def _exact(value: float) -> Fraction:
     """The decimal a float was written as (0.85 -> 17/20), not its binary approximation."""
-    return Fraction(repr(value))
+    # float(): a NumPy scalar's repr is `np.float64(0.85)`.
+    return Fraction(repr(float(value)))
 
 
-def _decimal_ratio(sample: CapacitySample) -> Fraction:
+def _decimal_ratio(used: float, capacity: float) -> Fraction:
     """Utilization in the decimals the producer wrote: 2.1 / 3 is exactly 7/10."""
-    _, used, capacity = sample
     return _exact(used) / _exact(capacity)
 
 
-def _series(
-    samples: Sequence[CapacitySample], start: int, end: int
-) -> tuple[list[int], list[float], list[CapacitySample]]:
-    """Times, utilizations and samples in ``[start, end)``, by time; of two at one second the
-    later listed wins.
+def _series(series: CapacitySeries, start: int, end: int) -> CapacitySeries:
+    """The samples in ``[start, end)``, by time; of two at one second the later listed wins.
 
     A utilization is the IEEE quotient ``used / capacity``: correctly rounded, so 85 / 100 is
     the float 0.85 like the literal. Decisions a few units in the last place from a
     threshold, or from a whole second of the trend, go back to the decimals.
     """
-    by_time = {sample[0]: sample for sample in samples if start <= sample[0] < end}
-    kept = [by_time[time] for time in sorted(by_time)]
-    return [s[0] for s in kept], [used / capacity for _, used, capacity in kept], kept
+    times = series.times
+    if len(times) > 1 and bool(np.any(times[1:] < times[:-1])):
+        # Stable: samples of one second keep the order they were listed in.
+        series = series.take(np.argsort(times, kind="stable"))
+        times = series.times
+    low, high = np.searchsorted(times, (start, end), side="left")
+    series = series.take(slice(int(low), int(high)))
+    times = series.times
+    last_of_second = np.append(times[1:] != times[:-1], True)
+    return series if bool(last_of_second.all()) else series.take(last_of_second)
 
 
-def nearest_rank(sorted_values: Sequence[float], percent: int) -> float:
+def nearest_rank(sorted_values: Sequence[float] | NDArray[np.float64], percent: int) -> float:
     """The nearest-rank percentile: the value at rank ceil(percent/100 x n), counted from 1."""
     rank = -(-percent * len(sorted_values) // 100)
-    return sorted_values[max(rank, 1) - 1]
+    return float(sorted_values[max(rank, 1) - 1])
 
 
-def _max_gap(times: Sequence[int]) -> int:
+def _max_gap(times: NDArray[np.int64]) -> int:
     """Twice the median sampling interval (0 with fewer than two samples)."""
-    gaps = sorted(b - a for a, b in itertools.pairwise(times))
-    if not gaps:
+    gaps = np.sort(np.diff(times))
+    if not len(gaps):
         return 0
     middle = len(gaps) // 2
     # Twice the median is an integer even when the median of an even count is a half second.
-    return gaps[middle] * 2 if len(gaps) % 2 else gaps[middle - 1] + gaps[middle]
+    return int(gaps[middle] * 2 if len(gaps) % 2 else gaps[middle - 1] + gaps[middle])
 
 
 def _seconds_above(
-    times: Sequence[int],
-    ratios: Sequence[float],
-    samples: Sequence[CapacitySample],
+    series: CapacitySeries,
+    ratios: NDArray[np.float64],
     threshold: float,
     *,
     end: int,
@@ -109,43 +160,44 @@ def _seconds_above(
     """
     near = _SAFETY * _EPSILON * threshold
     low, high, exact = threshold - near, threshold + near, _exact(threshold)
-    following = itertools.chain(itertools.islice(times, 1, None), (end,))
-    return sum(
-        min(after, time + max_gap, end) - time
-        for time, after, ratio, sample in zip(times, following, ratios, samples, strict=True)
-        if ratio > high or (ratio >= low and _decimal_ratio(sample) > exact)
-    )
+    times = series.times
+    following = np.append(times[1:], end)
+    held = np.minimum(np.minimum(following, times + max_gap), end) - times
+    above = ratios > high
+    for i in np.flatnonzero((ratios >= low) & ~above).tolist():
+        above[i] = _decimal_ratio(series.used[i], series.capacity[i]) > exact
+    return int(held[above].sum())
 
 
 def _exhaustion_seconds(
-    times: Sequence[int],
-    ratios: Sequence[float],
-    samples: Sequence[CapacitySample],
-    trend_window: int,
+    series: CapacitySeries, ratios: NDArray[np.float64], trend_window: int
 ) -> int | None:
     """Seconds from the last sample until the least-squares line over the trailing
     ``trend_window`` reaches utilization 1; None for a flat or falling trend.
 
     Fitted in floats with a running bound on their rounding error; when the answer lies
     within that bound of a decision (slope sign, whole second), it is recomputed exactly.
+    Every sum is `math.fsum`, correctly rounded, which the bound relies on.
     """
-    last = times[-1]
-    first = bisect.bisect_left(times, last - trend_window)
+    times = series.times
+    last = int(times[-1])
+    first = int(np.searchsorted(times, last - trend_window, side="left"))
     n = len(times) - first
     if n < 2:
         return None
     # Times relative to the last sample keep the sums small; u(t_last) is then a - b * mean_t.
-    ts = [time - last for time in itertools.islice(times, first, None)]
+    ts = times[first:] - last
     rs = ratios[first:]
-    mean_t = math.fsum(ts) / n
-    mean_r = math.fsum(rs) / n
-    dts = [t - mean_t for t in ts]
-    sxy = math.fsum(dt * (r - mean_r) for dt, r in zip(dts, rs, strict=True))
-    sxx = math.fsum(dt * dt for dt in dts)
-    scale = math.fsum(abs(dt) * (abs(r) + abs(mean_r)) for dt, r in zip(dts, rs, strict=True))
+    # The integer sum is exact; float() rounds it once, as fsum would.
+    mean_t = float(int(ts.sum())) / n
+    mean_r = math.fsum(rs.tolist()) / n
+    dts = ts - mean_t
+    sxy = math.fsum((dts * (rs - mean_r)).tolist())
+    sxx = math.fsum((dts * dts).tolist())
+    scale = math.fsum((np.abs(dts) * (np.abs(rs) + abs(mean_r))).tolist())
     slope_error = _SAFETY * _EPSILON * scale
     if abs(sxy) <= slope_error:
-        return _exact_exhaustion_seconds(samples[first:])
+        return _exact_exhaustion_seconds(series.take(slice(first, None)))
     if sxy < 0:
         return None
     slope = sxy / sxx
@@ -157,14 +209,15 @@ def _exhaustion_seconds(
         seconds <= error
         or min(seconds - math.floor(seconds), math.ceil(seconds) - seconds) <= error
     ):
-        return _exact_exhaustion_seconds(samples[first:])
+        return _exact_exhaustion_seconds(series.take(slice(first, None)))
     return math.ceil(seconds)
 
 
-def _exact_exhaustion_seconds(samples: Sequence[CapacitySample]) -> int | None:
+def _exact_exhaustion_seconds(series: CapacitySeries) -> int | None:
     """``_exhaustion_seconds`` in exact rationals, from the decimals the samples were written as."""
+    samples = series.samples()
     last = samples[-1][0]
-    points = [(sample[0] - last, _decimal_ratio(sample)) for sample in samples]
+    points = [(time - last, _decimal_ratio(used, capacity)) for time, used, capacity in samples]
     n = len(points)
     sum_t = sum(t for t, _ in points)
     sum_r = sum((r for _, r in points), Fraction(0))
@@ -180,7 +233,7 @@ def _exact_exhaustion_seconds(samples: Sequence[CapacitySample]) -> int | None:
 def capacity_summary(
     resource: str,
     host: str | None,
-    samples: Sequence[CapacitySample],
+    samples: CapacitySeries | Sequence[CapacitySample],
     window: Interval,
     now: int,
     *,
@@ -188,41 +241,44 @@ def capacity_summary(
 ) -> CapacitySummary | None:
     """Utilization figures of the samples in ``window`` up to ``now``; None when there are none."""
     end = min(now, window.end)
-    times, ratios, kept = _series(samples, window.start, end)
-    if not ratios:
+    if not isinstance(samples, CapacitySeries):
+        samples = CapacitySeries.of(samples)
+    kept = _series(samples, window.start, end)
+    if not len(kept):
         return None
-    ordered = sorted(ratios)
-    p95 = nearest_rank(ordered, 95)
+    ratios = kept.used / kept.capacity
+    p95 = nearest_rank(np.sort(ratios), 95)
     exhaustion = _exhaustion_seconds(
-        times, ratios, kept, DEFAULT_TREND_WINDOW if threshold is None else threshold.trend_window
+        kept, ratios, DEFAULT_TREND_WINDOW if threshold is None else threshold.trend_window
     )
     warn = crit = above_warn = above_crit = headroom = None
     if threshold is not None:
-        max_gap = _max_gap(times)
+        max_gap = _max_gap(kept.times)
         warn, crit = threshold.warn, threshold.crit
-        above_warn = _seconds_above(times, ratios, kept, warn, end=end, max_gap=max_gap)
-        above_crit = _seconds_above(times, ratios, kept, crit, end=end, max_gap=max_gap)
+        above_warn = _seconds_above(kept, ratios, warn, end=end, max_gap=max_gap)
+        above_crit = _seconds_above(kept, ratios, crit, end=end, max_gap=max_gap)
         # In the decimals both print as, rounded once: 0.85 - 0.9 is -0.05, not -0.0500…04.
         headroom = float(_exact(crit) - _exact(p95))
+    last_time = int(kept.times[-1])
     return CapacitySummary(
         resource=resource,
         host=host,
         samples=len(ratios),
-        max_ratio=ordered[-1],
+        max_ratio=float(ratios.max()),
         p95_ratio=p95,
-        last_ratio=ratios[-1],
+        last_ratio=float(ratios[-1]),
         warn_ratio=warn,
         crit_ratio=crit,
         seconds_above_warn=above_warn,
         seconds_above_crit=above_crit,
         headroom=headroom,
         exhaustion_seconds=exhaustion,
-        exhaustion_at=None if exhaustion is None else times[-1] + exhaustion,
+        exhaustion_at=None if exhaustion is None else last_time + exhaustion,
     )
 
 
 def capacity_summaries(
-    series: Mapping[CapacityKey, Sequence[CapacitySample]],
+    series: Mapping[CapacityKey, CapacitySeries | Sequence[CapacitySample]],
     thresholds: Mapping[str, CapacityThreshold],
     window: Interval,
     now: int,

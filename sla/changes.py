@@ -6,7 +6,7 @@ Every rule here is written out with a worked example in docs/formulas.md.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
@@ -17,7 +17,7 @@ ChangeStatus = Literal["scheduled", "implemented", "failed", "rolled_back", "can
 
 # Of two events of one change at the same second, the one further along the lifecycle wins
 # (implemented, then rolled back), so the result does not depend on the order events arrive in.
-_LIFECYCLE: Final[dict[ChangeStatus, int]] = {
+LIFECYCLE: Final[dict[ChangeStatus, int]] = {
     "scheduled": 0,
     "cancelled": 1,
     "implemented": 2,
@@ -63,9 +63,9 @@ def latest_changes(records: Iterable[ChangeRecord]) -> list[ChangeRecord]:
     incident: dict[str, tuple[int, str]] = {}
     for record in records:
         current = latest.get(record.change_id)
-        if current is None or (record.time, _LIFECYCLE[record.status]) >= (
+        if current is None or (record.time, LIFECYCLE[record.status]) >= (
             current.time,
-            _LIFECYCLE[current.status],
+            LIFECYCLE[current.status],
         ):
             latest[record.change_id] = record
         if record.caused_incident is not None:
@@ -76,6 +76,16 @@ def latest_changes(records: Iterable[ChangeRecord]) -> list[ChangeRecord]:
         replace(record, caused_incident=incident[change_id][1]) if change_id in incident else record
         for change_id, record in sorted(latest.items())
     ]
+
+
+def changes_ending_since(records: Sequence[ChangeRecord], since: int) -> list[ChangeRecord]:
+    """The records, in their order, of the changes whose latest ``end`` is at or after ``since``.
+
+    The others count in no window that starts at ``since`` or later: a service's whole
+    change history need not be read for this month's figures.
+    """
+    ending = {c.change_id for c in latest_changes(records) if c.end >= since}
+    return [record for record in records if record.change_id in ending]
 
 
 def change_summary(records: Iterable[ChangeRecord], window: Interval) -> ChangeSummary:

@@ -21,8 +21,8 @@ from sla.availability import (
     probe_islands,
 )
 from sla.calendar import Calendars
-from sla.capacity import CapacityKey, CapacitySample
-from sla.changes import ChangeRecord
+from sla.capacity import CapacityKey, CapacitySample, CapacitySeries
+from sla.changes import ChangeRecord, changes_ending_since
 from sla.config import OutageFromProbes, ServiceConfig, SlamonConfig, TicketPolicy
 from sla.continuity import ContinuityTest
 from sla.events import (
@@ -76,12 +76,13 @@ class ServiceInputs:
     maintenance: tuple[Interval, ...] = ()
     observed: bool = False
     """Whether any availability evidence (probe, status, outage, maintenance) exists."""
-    capacity: dict[CapacityKey, tuple[CapacitySample, ...]] = field(default_factory=dict)
+    capacity: dict[CapacityKey, CapacitySeries] = field(default_factory=dict)
     """Samples in [since, now] per (resource, host), in time order."""
     continuity: tuple[ContinuityTest, ...] = ()
     """Every test known at now, the latest event of each test id, by invocation."""
     changes: tuple[ChangeRecord, ...] = ()
-    """Every change event known at now; `sla.changes` keeps the latest per change."""
+    """Every event known at now of the changes whose latest end is at or after since, in
+    time order; `sla.changes` keeps the latest per change."""
     ticket_clocks: tuple[TicketClock, ...] = ()
     """The clocks of every ticket known at now, as of now, but for those stopped before
     since: they fall in no window within [since, now] (`sla.tickets.in_window`)."""
@@ -91,7 +92,7 @@ class ServiceInputs:
 class OtherEvidence:
     """The reduced capacity, continuity and change events of one service."""
 
-    capacity: dict[CapacityKey, list[CapacitySample]] = field(default_factory=dict)
+    capacity: dict[CapacityKey, CapacitySeries] = field(default_factory=dict)
     continuity: list[ContinuityTest] = field(default_factory=list)
     changes: list[ChangeRecord] = field(default_factory=list)
     ticket_clocks: list[TicketClock] = field(default_factory=list)
@@ -162,7 +163,7 @@ def service_inputs(
         ),
         maintenance=tuple(sorted(evidence.maintenance, key=lambda i: (i.start, i.end))),
         observed=evidence.observed,
-        capacity={key: tuple(samples) for key, samples in sorted(other.capacity.items(), key=_key)},
+        capacity=dict(sorted(other.capacity.items(), key=_key)),
         continuity=tuple(sorted(other.continuity, key=lambda t: (t.invoked_at, t.test_id))),
         changes=tuple(other.changes),
         ticket_clocks=tuple(
@@ -246,14 +247,17 @@ def inputs_from_events(
         if _overlaps(start, end, since, now):
             evidence[event.subject].maintenance.append(Interval(start, end))
 
-    other: dict[str, OtherEvidence] = defaultdict(OtherEvidence)
+    samples: dict[tuple[str, CapacityKey], list[CapacitySample]] = defaultdict(list)
     for event in by_type[EventType.CAPACITY]:
         t = epoch_seconds(event.time)
         if t >= since:
             assert isinstance(event.data, CapacityData)
             sample = event.data
-            series = other[event.subject].capacity.setdefault((sample.resource, sample.host), [])
+            series = samples[(event.subject, (sample.resource, sample.host))]
             series.append((t, sample.used, sample.capacity))
+    other: dict[str, OtherEvidence] = defaultdict(OtherEvidence)
+    for (service, key), listed in samples.items():
+        other[service].capacity[key] = CapacitySeries.of(listed)
 
     for event in _latest(by_type[EventType.CONTINUITY], "test_id"):
         assert isinstance(event.data, ContinuityData)
@@ -268,9 +272,12 @@ def inputs_from_events(
         )
         other[event.subject].continuity.append(test)
 
+    changes: dict[str, list[ChangeRecord]] = defaultdict(list)
     for event in by_type[EventType.CHANGE]:
         assert isinstance(event.data, ChangeData)
-        other[event.subject].changes.append(change_record(event.data, epoch_seconds(event.time)))
+        changes[event.subject].append(change_record(event.data, epoch_seconds(event.time)))
+    for service, records in changes.items():
+        other[service].changes = changes_ending_since(records, since)
 
     updates: dict[tuple[str, str], list[TicketUpdate]] = defaultdict(list)
     for event in by_type[EventType.TICKET]:

@@ -136,7 +136,11 @@ def availability_events(draw: st.DrawFn) -> list[CloudEvent]:
             data = {
                 "change_id": draw(st.sampled_from(["CHG-1", "CHG-2"])),
                 "kind": draw(st.sampled_from(["standard", "normal", "emergency"])),
-                "status": draw(st.sampled_from(["scheduled", "implemented", "failed"])),
+                "status": draw(
+                    st.sampled_from(
+                        ["scheduled", "implemented", "failed", "rolled_back", "cancelled"]
+                    )
+                ),
                 "start": at(begin).isoformat(),
                 "end": at(begin + draw(instants)).isoformat(),
                 "caused_incident": draw(st.none() | st.just("INC-9")),
@@ -256,3 +260,34 @@ def test_ticket_updates_within_one_second_keep_their_order_to_the_microsecond() 
     reference, fast = both(events, start, start)
     assert fast == reference
     assert {c.priority for c in fast["web"].ticket_clocks} == {"P1"}
+
+
+def test_only_changes_ending_in_or_after_the_windows_are_read() -> None:
+    # CHG-1 ended at 999, just before the windows from 1,000: left out, though an earlier
+    # event had it end later. CHG-2 ends exactly at 1,000 and CHG-3, at the same second as
+    # its rollback, is rolled back, last in the lifecycle: both stay with all their events,
+    # in time then id order.
+    def change(change_id: str, status: str, end: int) -> dict[str, Any]:
+        return {
+            "change_id": change_id,
+            "kind": "normal",
+            "status": status,
+            "start": at(end - 100).isoformat(),
+            "end": at(end).isoformat(),
+        }
+
+    events = [
+        event(CHANGE, "web", change("CHG-1", "scheduled", 1_500), 10, 1),
+        event(CHANGE, "web", change("CHG-1", "implemented", 999), 20, 2),
+        event(CHANGE, "web", change("CHG-2", "implemented", 1_000), 20, 3),
+        event(CHANGE, "web", change("CHG-3", "rolled_back", 1_200), 30, 4),
+        event(CHANGE, "web", change("CHG-3", "implemented", 900), 30, 5),
+    ]
+    start = int(T0.timestamp())
+    reference, fast = both(events, start + 1_000, start + 2_000)
+    assert fast == reference
+    assert [(c.change_id, c.status) for c in fast["web"].changes] == [
+        ("CHG-2", "implemented"),
+        ("CHG-3", "rolled_back"),
+        ("CHG-3", "implemented"),
+    ]

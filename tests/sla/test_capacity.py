@@ -5,7 +5,10 @@ The gap-cap and least-squares cases are the worked examples of docs/formulas.md.
 
 from __future__ import annotations
 
+import itertools
 import random
+import statistics
+from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +16,8 @@ from hypothesis import strategies as st
 from sla.capacity import (
     DEFAULT_TREND_WINDOW,
     CapacitySample,
+    CapacitySeries,
+    _exact_exhaustion_seconds,
     capacity_summaries,
     capacity_summary,
 )
@@ -204,3 +209,67 @@ def test_time_above_crit_never_exceeds_time_above_warn(
     if summary is not None:
         assert summary.seconds_above_crit is not None and summary.seconds_above_warn is not None
         assert 0 <= summary.seconds_above_crit <= summary.seconds_above_warn <= now
+
+
+def decimal(value: float) -> Fraction:
+    return Fraction(repr(value))
+
+
+# Decimals that sit on a threshold once divided (2.1 / 3 is 0.7 exactly, but not in binary),
+# next to any float at all.
+near_thresholds = st.sampled_from([0.7, 2.1, 0.85, 2.55, 70.0, 85.0, 0.69999, 0.70001, 0.1])
+decimal_samples = st.lists(
+    st.tuples(
+        st.integers(0, 10_000),
+        st.one_of(near_thresholds, st.floats(0, 1000, allow_nan=False, allow_infinity=False)),
+        st.sampled_from([1.0, 3.0, 100.0]),
+    ),
+    min_size=1,
+    max_size=60,
+)
+# Straight lines in decimals: trends whose exhaustion lands on or near a whole second.
+straight_lines = st.builds(
+    lambda base, step, count, every: [(i * every, base + step * i, 1.0) for i in range(count)],
+    st.sampled_from([0.1, 0.2, 0.5, 0.0]),
+    st.sampled_from([0.001, 0.01, 0.1 / 3, 0.0, -0.01]),
+    st.integers(2, 40),
+    st.integers(1, 600),
+)
+
+
+@given(st.one_of(decimal_samples, straight_lines), st.integers(0, 25_000))
+def test_fast_figures_equal_the_exact_decimal_ones(samples: list[CapacitySample], now: int) -> None:
+    """The float path with its error bounds decides exactly as the decimals do."""
+    threshold = CapacityThreshold(warn=0.7, crit=0.85, trend_window=3_000)
+    summary = capacity_summary("cpu", None, samples, Interval(0, 20_000), now, threshold=threshold)
+    # The samples in [0, now), one per second (the later listed wins), by time.
+    kept = sorted({time: (time, used, cap) for time, used, cap in samples if time < now}.values())
+    if not kept:
+        assert summary is None
+        return
+    assert summary is not None
+    times = [time for time, _, _ in kept]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    max_gap = int(2 * statistics.median(gaps)) if gaps else 0
+    held = [
+        min(after, time + max_gap, now) - time
+        for time, after in zip(times, [*times[1:], now], strict=True)
+    ]
+    ratios = [decimal(used) / decimal(cap) for _, used, cap in kept]
+
+    def seconds_above(limit: float) -> int:
+        return sum(h for h, r in zip(held, ratios, strict=True) if r > decimal(limit))
+
+    assert summary.seconds_above_warn == seconds_above(0.7)
+    assert summary.seconds_above_crit == seconds_above(0.85)
+    trailing = [s for s in kept if s[0] >= times[-1] - threshold.trend_window]
+    exact = None if len(trailing) < 2 else _exact_exhaustion_seconds(CapacitySeries.of(trailing))
+    assert summary.exhaustion_seconds == exact
+
+
+def test_series_compare_by_their_samples() -> None:
+    samples = [(0, 1.0, 2.0), (60, 1.5, 2.0)]
+    assert CapacitySeries.of(samples) == CapacitySeries.of(list(samples))
+    assert CapacitySeries.of(samples) != CapacitySeries.of(samples[:1])
+    assert CapacitySeries.of(samples).samples() == samples
+    assert len(CapacitySeries.of([])) == 0

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from sla.changes import ChangeKind, ChangeRecord, ChangeStatus, change_summary, latest_changes
+from sla.changes import (
+    ChangeKind,
+    ChangeRecord,
+    ChangeStatus,
+    change_summary,
+    changes_ending_since,
+    latest_changes,
+)
 from sla.intervals import Interval
 
 WINDOW = Interval(1_000, 2_000)
@@ -102,3 +109,19 @@ def test_without_finished_or_live_changes_the_ratios_are_empty() -> None:
     empty = change_summary([], WINDOW)
     assert (empty.total, empty.success_ratio, empty.emergency_share) == (0, None, None)
     assert (empty.by_status, empty.caused_incidents) == ({}, ())
+
+
+def test_only_changes_whose_latest_end_is_since_or_later_are_read() -> None:
+    # C1 first ended at 900, then was reopened to end at 1,200: all its events stay, the old
+    # one too (its incident link would carry over). C2 last ended at 999, before 1,000: it
+    # counts in no window from 1,000 on, though an earlier event said 1,500. C3 ends on 1,000.
+    records = [
+        change("C1", "implemented", 10, end=900, incident="INC-1"),
+        change("C2", "scheduled", 10, end=1_500),
+        change("C1", "rolled_back", 20, end=1_200),
+        change("C2", "implemented", 20, end=999),
+        change("C3", "failed", 30, end=1_000),
+    ]
+    kept = changes_ending_since(records, 1_000)
+    assert kept == [records[0], records[2], records[4]]
+    assert change_summary(kept, WINDOW) == change_summary(records, WINDOW)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 
 from pipeline.engine import services_with_inputs
 from pipeline.exporter import ServiceLevels
@@ -14,7 +15,7 @@ from sla.calendar import BusinessCalendar, Calendars
 from sla.config import ServiceConfig, SlamonConfig
 from sla.inputs import ServiceInputs
 from sla.intervals import Interval, union
-from sla.service_levels import service_figures
+from sla.service_levels import ServiceFigures, service_figures
 from sla.windows import month_to_date, rolling
 
 ROLLING_30D = 30 * 86_400
@@ -50,6 +51,18 @@ def service_up(service: ServiceConfig, inputs: ServiceInputs, now: int) -> bool 
         and (o.end is None or o.end > now)
         for o in inputs.outages
     )
+
+
+def running_clocks_only(figures: ServiceFigures) -> ServiceFigures:
+    """`figures` with only the running ticket clocks listed; counts and ratios unchanged.
+
+    The gauges read no stopped clock, and published levels live until the next
+    computation: keeping every clock of the windows would hold the month twice while it
+    is computed again.
+    """
+    tickets = figures.tickets
+    running = tuple(c for c in tickets.clocks if c.running)
+    return replace(figures, tickets=replace(tickets, clocks=running))
 
 
 class ServiceLevelView:
@@ -93,7 +106,9 @@ class ServiceLevelView:
                     up=service_up(service, found, now),
                     agreed_time_active=agreed_time_active(calendar, found, now),
                     figures={
-                        name: service_figures(service, self._calendars, found, window, now)
+                        name: running_clocks_only(
+                            service_figures(service, self._calendars, found, window, now)
+                        )
                         for name, window in windows[service.id].items()
                     },
                     certificates=certificates.get(service.id, {}),

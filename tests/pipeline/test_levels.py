@@ -11,7 +11,7 @@ from pipeline.exporter import PipelineMetrics, ServiceLevelCollector, target_rat
 from pipeline.levels import ServiceLevelView
 from pipeline.store import EventStore
 from sla.config import SlamonConfig
-from sla.events import OUTAGE, PROBE, STATUS, new_event
+from sla.events import OUTAGE, PROBE, STATUS, TICKET, new_event
 
 # 10 Mar 2026 12:00 UTC; the month started 9 days and 12 hours earlier.
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -104,3 +104,55 @@ def test_pipeline_metrics_expose_every_rejection_reason_from_the_start() -> None
     assert 'slamon_events_rejected_total{reason="not_json"} 0.0' in text
     assert 'slamon_events_rejected_total{reason="naive_time"} 0.0' in text
     assert 'slamon_events_ingested_total{type="slamon.probe.v1"} 7.0' in text
+
+
+def test_published_levels_list_only_running_clocks_but_count_every_ticket() -> None:
+    # T1 was opened 3 hours ago, answered and resolved 2 hours ago: both its clocks stopped.
+    # T2 was opened an hour ago and is still new: both clocks run. The counts see T1; the
+    # published clocks are T2's, all the gauges read, not the window's every clock.
+    config = SlamonConfig.model_validate(
+        {
+            "services": [
+                {
+                    "id": "shop",
+                    "name": "Shop",
+                    "tickets": {
+                        "goals": {"P2": {"response": "4h", "resolution": "1d"}},
+                    },
+                }
+            ]
+        }
+    )
+    ticket = {"kind": "incident", "priority": "P2"}
+    store = store_with(
+        new_event(
+            TICKET,
+            "shop",
+            {**ticket, "ticket_id": "T1", "status": "new"},
+            source="itsm",
+            time=ago(10_800),
+        ),
+        new_event(
+            TICKET,
+            "shop",
+            {**ticket, "ticket_id": "T1", "status": "resolved", "responded": True},
+            source="itsm",
+            time=ago(7_200),
+        ),
+        new_event(
+            TICKET,
+            "shop",
+            {**ticket, "ticket_id": "T2", "status": "new"},
+            source="itsm",
+            time=ago(3_600),
+        ),
+    )
+    (level,) = ServiceLevelView(store, config).compute(int(NOW.timestamp()))
+    for figures in level.figures.values():
+        assert {(c.ticket_id, c.clock) for c in figures.tickets.clocks} == {
+            ("T2", "response"),
+            ("T2", "resolution"),
+        }
+        counts = {(r.clock, r.met, r.in_flight) for r in figures.tickets.compliance}
+        assert counts == {("response", 1, 1), ("resolution", 1, 1)}
+        assert figures.tickets.mttr_seconds == 3_600

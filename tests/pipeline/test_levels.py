@@ -123,29 +123,15 @@ def test_published_levels_list_only_running_clocks_but_count_every_ticket() -> N
             ]
         }
     )
-    ticket = {"kind": "incident", "priority": "P2"}
+
+    def update(ticket_id: str, status: str, seconds_ago: int, **more: Any) -> Any:
+        data = {"ticket_id": ticket_id, "kind": "incident", "priority": "P2", "status": status}
+        return new_event(TICKET, "shop", data | more, source="itsm", time=ago(seconds_ago))
+
     store = store_with(
-        new_event(
-            TICKET,
-            "shop",
-            {**ticket, "ticket_id": "T1", "status": "new"},
-            source="itsm",
-            time=ago(10_800),
-        ),
-        new_event(
-            TICKET,
-            "shop",
-            {**ticket, "ticket_id": "T1", "status": "resolved", "responded": True},
-            source="itsm",
-            time=ago(7_200),
-        ),
-        new_event(
-            TICKET,
-            "shop",
-            {**ticket, "ticket_id": "T2", "status": "new"},
-            source="itsm",
-            time=ago(3_600),
-        ),
+        update("T1", "new", 10_800),
+        update("T1", "resolved", 7_200, responded=True),
+        update("T2", "new", 3_600),
     )
     (level,) = ServiceLevelView(store, config).compute(int(NOW.timestamp()))
     for figures in level.figures.values():

@@ -20,13 +20,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
 from pipeline.settled_tickets import SettledTickets, policy_fingerprints
 from pipeline.store import EventStore
 from sla.availability import ProbeIsland
 from sla.calendar import Calendars
-from sla.capacity import CapacitySeries
+from sla.capacity import CapacityKey, CapacitySeries
 from sla.changes import LIFECYCLE, ChangeRecord
 from sla.config import ServiceConfig, SlamonConfig
 from sla.continuity import ContinuityTest
@@ -181,11 +183,77 @@ FROM latest
 """
 
 
-CAPACITY_SAMPLES = f"""
-SELECT service, resource, host, {_T.format("time")} AS t, used, capacity FROM capacity
-WHERE time >= to_timestamp($since) AND time < to_timestamp($now + 1) AND /*in batch: service*/
-ORDER BY service, resource, host, time, event_id
+# The capacity series with samples in [$since, $now], numbered in (service, resource, host)
+# order; then their samples, unsorted. DuckDB's sort of every sample of the windows would
+# leave its high-water mark in the process for good (+67 MiB of RSS for the soak's 360,000
+# samples, docs/reliability.md); NumPy sorts four columns instead.
+NUMBER_CAPACITY_SERIES = """
+CREATE OR REPLACE TEMP TABLE _slamon_series AS
+SELECT service, resource, host,
+       row_number() OVER (ORDER BY service, resource, host) - 1 AS series
+FROM (
+    SELECT DISTINCT service, resource, host FROM capacity
+    WHERE time >= to_timestamp($since) AND time < to_timestamp($now + 1)
+      AND /*in batch: service*/
+)
 """
+CAPACITY_SERIES = "SELECT service, resource, host FROM _slamon_series ORDER BY series"
+CAPACITY_SAMPLES = f"""
+SELECT s.series, epoch_us(c.time) AS time_us, {_T.format("c.time")} AS t, c.used, c.capacity,
+       c.event_id
+FROM capacity c JOIN _slamon_series s
+  ON c.service = s.service AND c.resource = s.resource AND c.host IS NOT DISTINCT FROM s.host
+WHERE c.time >= to_timestamp($since) AND c.time < to_timestamp($now + 1)
+"""
+FORGET_CAPACITY_SERIES = "DROP TABLE _slamon_series"
+
+
+def capacity_series(
+    store: EventStore, since: int, now: int, services: Sequence[str] | None = None
+) -> Iterator[tuple[str, CapacityKey, CapacitySeries]]:
+    """Each capacity series with samples in [since, now], in (service, resource, host)
+    order, its samples in arrival order (by instant to the microsecond, then event id)."""
+    bounds = _with_batch({"since": since, "now": now}, services)
+    _, keys, samples, _ = store.query_together(
+        [
+            (_in_batch(NUMBER_CAPACITY_SERIES, services), bounds),
+            (CAPACITY_SERIES, None),
+            (CAPACITY_SAMPLES, {"since": since, "now": now}),
+            (FORGET_CAPACITY_SERIES, None),
+        ]
+    )
+    series = samples["series"].to_numpy()
+    instants = samples["time_us"].to_numpy()
+    # Stable: samples of one series at one microsecond stay in the order fixed just below.
+    order = np.lexsort((instants, series))
+    series, instants = series[order], instants[order]
+    ties = np.flatnonzero((series[1:] == series[:-1]) & (instants[1:] == instants[:-1]))
+    if len(ties):
+        order = _ties_by_event_id(order, ties, samples["event_id"])
+    columns = CapacitySeries(
+        samples["t"].to_numpy()[order],
+        samples["used"].to_numpy()[order],
+        samples["capacity"].to_numpy()[order],
+    )
+    counts = np.bincount(samples["series"].to_numpy(), minlength=keys.height)
+    slices = itertools.pairwise([0, *np.cumsum(counts).tolist()])
+    for (service, resource, host), (first, end) in zip(keys.iter_rows(), slices, strict=True):
+        yield service, (resource, host), columns.take(slice(first, end))
+
+
+def _ties_by_event_id(
+    order: NDArray[np.intp], ties: NDArray[np.intp], event_ids: pl.Series
+) -> NDArray[np.intp]:
+    """`order` with each run of samples of one series at one microsecond sorted by event id."""
+    order = order.copy()
+    # A tie at i joins rows i and i + 1; consecutive ties make one run.
+    starts = ties[np.insert(np.diff(ties) != 1, 0, True)]
+    ends = ties[np.append(np.diff(ties) != 1, True)] + 2
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        rows = order[start:end].tolist()
+        order[start:end] = sorted(rows, key=lambda row: event_ids[row])
+    return order
+
 
 LATEST_CONTINUITY_TESTS = f"""
 SELECT service, test_id, scenario, {_T.format("invoked_at")}, {_T.format("restored_at")},
@@ -333,21 +401,11 @@ def _inputs_from_store(
             evidence[service].maintenance.append(Interval(start, end))
 
     other: dict[str, OtherEvidence] = defaultdict(OtherEvidence)
-    samples = query(CAPACITY_SAMPLES, bounds)
-    # Sorted by series: each series is one slice of the columns, and stays in NumPy.
-    columns = CapacitySeries(
-        samples["t"].to_numpy(), samples["used"].to_numpy(), samples["capacity"].to_numpy()
-    )
-    first = 0
-    for service, resource, host, count in (
-        samples.group_by("service", "resource", "host", maintain_order=True).len().iter_rows()
-    ):
-        other[service].capacity[(resource, host)] = columns.take(slice(first, first + count))
-        first += count
-    del samples
+    for service, key, samples in capacity_series(store, since, now, services):
+        other[service].capacity[key] = samples
     for service, *test in query(LATEST_CONTINUITY_TESTS, {"now": now}).iter_rows():
         other[service].continuity.append(ContinuityTest(*test))
-    for service, *change in query(CHANGE_EVENTS, bounds).iter_rows():
+    for service, *change in _rows(query(CHANGE_EVENTS, bounds)):
         other[service].changes.append(ChangeRecord(*change))
 
     policies = ticket_policies(config)
@@ -370,5 +428,18 @@ def _inputs_from_store(
 
 
 def _rows(frame: pl.DataFrame) -> Iterator[tuple[Any, ...]]:
-    """The rows of a frame as tuples; faster than `iter_rows` on wide frames."""
-    return zip(*(column.to_list() for column in frame.iter_columns()), strict=True)
+    """The rows of a frame as tuples; faster than `iter_rows` on wide frames.
+
+    Equal strings share one object: a ticket's id, its kind, priority, clock and status
+    would otherwise cost a string each per clock (a third of a clock's memory).
+    """
+    return zip(*(_values(column) for column in frame.iter_columns()), strict=True)
+
+
+def _values(column: pl.Series) -> list[Any]:
+    """The values of a column, each distinct string once."""
+    values = column.to_list()
+    if column.dtype != pl.String:
+        return values
+    first: dict[str, str] = {}
+    return list(map(first.setdefault, values, values))

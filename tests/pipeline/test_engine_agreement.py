@@ -291,3 +291,19 @@ def test_only_changes_ending_in_or_after_the_windows_are_read() -> None:
         ("CHG-3", "rolled_back"),
         ("CHG-3", "implemented"),
     ]
+
+
+def test_capacity_samples_at_one_instant_are_listed_by_event_id() -> None:
+    # Three samples of one series at the same microsecond, stored in the reverse order of
+    # their ids. The reference lists them by id, and so must the store (the last listed is
+    # the one a summary keeps for its second), whatever order DuckDB returns rows in.
+    events = [
+        event(
+            CAPACITY, "web", {"resource": "cpu", "used": used, "capacity": 100.0, "unit": "%"}, 5, n
+        )
+        for n, used in ((3, 30.0), (2, 20.0), (1, 10.0))
+    ]
+    start = int(T0.timestamp())
+    reference, fast = both(events, start, start + 60)
+    assert fast == reference
+    assert fast["web"].capacity[("cpu", None)].used.tolist() == [10.0, 20.0, 30.0]

@@ -80,20 +80,22 @@ def load_authenticators(
 def _authenticator(
     source: str, auth: ReceiverAuthConfig, environ: Mapping[str, str], base_dir: Path
 ) -> Authenticator:
+    where = f"receivers.auth.{source}"
     if auth.kind == "bearer":
-        return BearerAuth(_secret(source, auth.token_env, auth.token_file, environ, base_dir))
-    secret = _secret(source, auth.hmac_secret_env, auth.hmac_secret_file, environ, base_dir)
+        return BearerAuth(read_secret(where, auth.token_env, auth.token_file, environ, base_dir))
+    secret = read_secret(where, auth.hmac_secret_env, auth.hmac_secret_file, environ, base_dir)
     return HmacAuth(secret, auth.signature_header or DEFAULT_SIGNATURE_HEADER)
 
 
-def _secret(
-    source: str,
+def read_secret(
+    where: str,
     env: str | None,
     file: str | None,
     environ: Mapping[str, str],
     base_dir: Path,
 ) -> bytes:
-    where = f"receivers.auth.{source}"
+    """A secret from environment variable `env` or from `file` (under `base_dir` when
+    relative), which nobody but its owner may read; ConfigError names `where` in the config."""
     if env is not None:
         text = environ.get(env, "").strip()
         if not text:

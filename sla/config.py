@@ -229,13 +229,62 @@ TransportConfig = Annotated[
 ]
 
 
+# A bucket name as S3 allows it (3 to 63 lower-case letters, digits, dots and hyphens), then
+# an optional key prefix.
+_S3_URL = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?")
+
+
+class S3Config(_Model):
+    """How to reach an S3-compatible object store; the keys come from the environment or
+    files, never from the config itself."""
+
+    endpoint: str | None = Field(default=None, pattern=r"^https?://[^/\s]+/?$")
+    """`http(s)://host:port` of a store other than AWS (MinIO, Ceph, S3Proxy, ...)."""
+    region: str = Field(default="us-east-1", min_length=1)
+    access_key_id_env: EnvName | None = None
+    access_key_id_file: str | None = Field(default=None, min_length=1)
+    secret_access_key_env: EnvName | None = None
+    secret_access_key_file: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_source_per_key(self) -> S3Config:
+        problems = _Problems(type(self).__name__)
+        for key in ("access_key_id", "secret_access_key"):
+            env, file = getattr(self, f"{key}_env"), getattr(self, f"{key}_file")
+            if env is None and file is None:
+                problems.add((), f"set one of {key}_env, {key}_file", None)
+            elif env is not None and file is not None:
+                problems.add((f"{key}_file",), f"set only one of {key}_env, {key}_file", file)
+        problems.raise_any()
+        return self
+
+
 class ParquetExportConfig(_Model):
     """Where pipeline workers copy the events they stored, as Parquet by service and day."""
 
     path: str = Field(min_length=1)
-    """A directory, shared by every worker (a network file system or a synced volume)."""
+    """A directory shared by every worker (a network file system or a synced volume), or
+    `s3://bucket/prefix` on an S3-compatible store (then `s3` says how to reach it)."""
     interval: float = Field(default=60.0, gt=0)
     """Seconds between two exports; each one copies what was stored since the last."""
+    s3: S3Config | None = None
+
+    @property
+    def on_s3(self) -> bool:
+        """Whether the export goes to an S3-compatible store rather than a directory."""
+        return self.path.startswith("s3://")
+
+    @model_validator(mode="after")
+    def _s3_settings_for_s3_paths(self) -> ParquetExportConfig:
+        problems = _Problems(type(self).__name__)
+        if self.on_s3 and self.s3 is None:
+            problems.add(("s3",), "an s3:// path needs the s3 settings (keys, endpoint)", None)
+        if self.on_s3 and not _S3_URL.fullmatch(self.path):
+            problems.add(("path",), "not s3://<bucket>/<prefix> with a valid bucket", self.path)
+        if not self.on_s3 and self.s3 is not None:
+            problems.add(("s3",), "s3 settings apply to s3:// paths only", None)
+        problems.raise_any()
+        return self
 
 
 class StoreConfig(_Model):

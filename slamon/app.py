@@ -47,6 +47,7 @@ from sla.errors import ConfigError, InvalidEventError, SlamonError
 from sla.events import FAMILIES, CloudEvent, dlq_topic, parse_event, topic_for
 from slamon.demodata import generate_history
 from slamon.demoserver import DemoServer
+from slamon.exports import export_target
 from slamon.report import last_closed_month, month_end, restate_month, write_report
 from slamon.report.restate import watermark_moved
 
@@ -65,8 +66,10 @@ class PipelineService:
         clock: Clock = time.time,
         *,
         write_reports: bool = True,
+        base_dir: Path = Path(),
     ) -> None:
-        """`write_reports` is off for services that only store a backlog and close again."""
+        """`write_reports` is off for services that only store a backlog and close again;
+        `base_dir` (the config file's directory) holds relative key files."""
         self.store: EventStore | ShardedStore
         self.view: ServiceLevelView | ShardedLevelView
         if config.store.sharded:
@@ -97,7 +100,9 @@ class PipelineService:
         self._recompute_interval = config.pipeline.recompute_interval
         self._next_recompute = 0.0
         parquet = config.store.parquet
-        self._parquet = None if parquet is None else ParquetExporter(Path(parquet.path))
+        self._parquet = (
+            None if parquet is None else ParquetExporter(export_target(parquet, base_dir=base_dir))
+        )
         self._parquet_interval = 0.0 if parquet is None else parquet.interval
         self._next_parquet = 0.0
         self.loop = IngestLoop(
@@ -457,10 +462,12 @@ def run_pipeline(
     stop: threading.Event,
     console: Console,
     transport: Transport | None = None,
+    base_dir: Path = Path(),
 ) -> None:
     """The pipeline process: ingest, store, compute and serve /metrics until `stop`."""
     registry = CollectorRegistry()
-    service = PipelineService(config, transport or open_transport(config.transport), registry)
+    transport = transport or open_transport(config.transport)
+    service = PipelineService(config, transport, registry, base_dir=base_dir)
     try:
         server = _metrics_server(config, registry, console)
         try:
@@ -516,7 +523,7 @@ def run_all(
     collecting = threading.Thread(target=collect, name="collectors")
     collecting.start()
     try:
-        run_pipeline(config, stop, console, shared)
+        run_pipeline(config, stop, console, shared, base_dir)
     finally:
         stop.set()
         collecting.join()
@@ -549,6 +556,7 @@ def ingest_files(
     files: Iterable[Path],
     console: Console,
     transport: Transport | None = None,
+    base_dir: Path = Path(),
 ) -> IngestSummary:
     """Publish each JSONL line to its family topic; invalid lines go to the dead-letter topic.
 
@@ -589,7 +597,7 @@ def ingest_files(
     dead_letters.flush()
     producer.close()
     dead_letters.close()
-    stored = _store_if_embedded(config, transport)
+    stored = _store_if_embedded(config, transport, base_dir)
     console.print(
         f"published {published} events, {rejected} rejected to {dlq_topic(prefix)}"
         + ("" if stored is None else f", {stored} new events stored in {config.store.path}")
@@ -597,11 +605,13 @@ def ingest_files(
     return IngestSummary(published, rejected, stored)
 
 
-def _store_if_embedded(config: SlamonConfig, transport: Transport) -> int | None:
+def _store_if_embedded(config: SlamonConfig, transport: Transport, base_dir: Path) -> int | None:
     """With the embedded transport no other process consumes: store what was published."""
     if config.transport.kind != "embedded":
         return None
-    service = PipelineService(config, transport, CollectorRegistry(), write_reports=False)
+    service = PipelineService(
+        config, transport, CollectorRegistry(), write_reports=False, base_dir=base_dir
+    )
     try:
         return service.drain()
     finally:
@@ -613,12 +623,13 @@ def publish_events(
     events: Iterable[CloudEvent],
     console: Console,
     transport: Transport | None = None,
+    base_dir: Path = Path(),
 ) -> int:
     """Publish events built by `record` or `import` and wait until they are acknowledged."""
     transport = transport or open_transport(config.transport)
     publisher = EventPublisher(transport.producer(), config.transport.topic_prefix)
     published = publisher.publish_all(events)
-    stored = _store_if_embedded(config, transport)
+    stored = _store_if_embedded(config, transport, base_dir)
     console.print(
         f"published {published} events"
         + ("" if stored is None else f", {stored} new events stored in {config.store.path}")
@@ -678,7 +689,9 @@ def run_demo(
         history = list(generate_history(live, now=datetime.now(UTC), months=7))
         publisher = EventPublisher(transport.producer(), live.transport.topic_prefix)
         publish_history(history, publisher, console, len(history))
-        loader = PipelineService(live, transport, CollectorRegistry(), write_reports=False)
+        loader = PipelineService(
+            live, transport, CollectorRegistry(), write_reports=False, base_dir=base_dir
+        )
         try:
             with console.status("storing history and computing service levels"):
                 stored = loader.drain()

@@ -52,6 +52,7 @@ from slamon.compute import (
 from slamon.configfile import load_config
 from slamon.explain import FIGURES as EXPLAINED
 from slamon.explain import explain, parse_target, render_explain_json, render_explain_tables
+from slamon.exports import export_to_read
 from slamon.openslo import import_openslo, render_yaml
 from slamon.report import last_closed_month, write_report
 
@@ -153,7 +154,7 @@ def pipeline(
     """Run the pipeline only: ingest, store, compute and export."""
 
     loaded = _load(config, bootstrap)
-    run_pipeline(loaded, _stop_on_signals(duration), console)
+    run_pipeline(loaded, _stop_on_signals(duration), console, base_dir=config.parent)
 
 
 @app.command()
@@ -165,7 +166,7 @@ def ingest(
     """Publish events from JSONL files; invalid lines go to the dead-letter topic."""
 
     loaded = _load(config, bootstrap)
-    summary = ingest_files(loaded, files, console)
+    summary = ingest_files(loaded, files, console, base_dir=config.parent)
     if summary.rejected:
         raise typer.Exit(code=1)
 
@@ -179,15 +180,20 @@ class OutputFormat(StrEnum):
 
 
 ParquetOption = typer.Option(
-    "--parquet", help="Read the Parquet export of the pipeline workers (store.parquet.path)."
+    "--parquet",
+    help="Read the Parquet export of the pipeline workers: a directory or s3://bucket/prefix "
+    "(store.parquet.path).",
 )
 
 
-def _read_store(config: SlamonConfig, store: Path | None, parquet: Path | None) -> EventStore:
+def _read_store(
+    config: SlamonConfig, store: Path | None, parquet: str | None, base_dir: Path
+) -> EventStore:
     """The store to read: `--parquet`, else `--store`, else the config's (shards or file)."""
     if parquet is not None:
+        target = export_to_read(config, parquet, base_dir=base_dir)
         with console.status(f"loading the Parquet export {parquet}"):
-            return store_from_parquet(parquet)
+            return store_from_parquet(target)
     return open_store(store or Path(config.store.path))
 
 
@@ -203,7 +209,7 @@ def compute_command(
         Path | None,
         typer.Option("--store", help="DuckDB event store (or directory of shards) to read."),
     ] = None,
-    parquet: Annotated[Path | None, ParquetOption] = None,
+    parquet: Annotated[str | None, ParquetOption] = None,
     output: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.JSON
     ),
@@ -222,7 +228,9 @@ def compute_command(
 ) -> None:
     """Compute every SLA figure for a window, from a store or an events file (no Kafka)."""
     if [events, store, parquet].count(None) != 2:
-        raise ConfigError("give exactly one of --events FILE.jsonl, --store DB or --parquet DIR")
+        raise ConfigError(
+            "give exactly one of --events FILE.jsonl, --store DB or --parquet DIR|s3://..."
+        )
     if explain_target is not None and output is OutputFormat.CSV:
         raise ConfigError("--explain prints --format json or table, not csv")
     loaded = _load(config)
@@ -235,7 +243,7 @@ def compute_command(
     if events is not None:
         source = store_from_events(events, loaded, console)
     else:
-        source = _read_store(loaded, store, parquet)
+        source = _read_store(loaded, store, parquet, config.parent)
     if target is not None:
         with source:
             document = explain(loaded, source, target, window, instant)
@@ -277,7 +285,8 @@ def _record(
 ) -> None:
     """Publish one record given on the command line (a change, continuity test, ...)."""
     loaded = _load(config, bootstrap)
-    publish_events(loaded, [record_from_cli(kind, fields, services=_services(loaded))], console)
+    record = record_from_cli(kind, fields, services=_services(loaded))
+    publish_events(loaded, [record], console, base_dir=config.parent)
 
 
 @record_app.command("change")
@@ -389,7 +398,7 @@ def import_tickets_command(
     """Import a ticket export (history or summary layout) as ticket events."""
     loaded = _load(config, bootstrap)
     events = import_tickets(file, load_ticket_mapping(mapping), services=_services(loaded))
-    publish_events(loaded, events, console)
+    publish_events(loaded, events, console, base_dir=config.parent)
 
 
 @import_app.command("prometheus")
@@ -415,7 +424,7 @@ def import_prometheus_command(
             datetime.fromtimestamp(parse_instant(end, "--to"), UTC),
             resolution,
         )
-        publish_events(loaded, events, console)
+        publish_events(loaded, events, console, base_dir=config.parent)
     finally:
         importer.close()
 
@@ -437,7 +446,7 @@ def _records_importer(kind: RecordKind) -> Callable[..., None]:
     ) -> None:
         loaded = _load(config, bootstrap)
         events = import_records(file, kind, services=_services(loaded))
-        publish_events(loaded, events, console)
+        publish_events(loaded, events, console, base_dir=config.parent)
 
     command.__doc__ = f"Import {kind.plural} from a CSV or JSON file (see docs/recording.md)."
     return command
@@ -457,12 +466,12 @@ def report_command(
     customer: Annotated[str | None, typer.Option("--customer", help="One customer's pack.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Directory for the packs.")] = Path("reports"),
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print to PDF.")] = True,
-    parquet: Annotated[Path | None, ParquetOption] = None,
+    parquet: Annotated[str | None, ParquetOption] = None,
 ) -> None:
     """Write the monthly service review pack: HTML, PDF and every table as CSV and JSON."""
     loaded = _load(config)
     now = int(time.time())
-    with _read_store(loaded, None, parquet) as store:
+    with _read_store(loaded, None, parquet, config.parent) as store:
         written = write_report(
             loaded,
             store,

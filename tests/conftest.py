@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow.fs as pafs
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 BROKER_SH = REPO / "ops" / "kafka" / "broker.sh"
+S3PROXY_SH = REPO / "ops" / "s3" / "s3proxy.sh"
 PROMETHEUS_INSTALL = "ops/prometheus/install.sh"
 # A cold start fetches the Kafka jars with Maven first.
 BROKER_COMMAND_TIMEOUT_S = 300
@@ -115,6 +117,56 @@ def kafka_broker(tmp_path: Path) -> Iterator[LocalBroker]:
         yield broker
     finally:
         broker.stop()
+
+
+@dataclass(frozen=True)
+class S3Store:
+    """A running S3-compatible store (S3Proxy) and the keys it accepts."""
+
+    endpoint: str
+    access_key_id: str
+    secret_access_key: str
+    directory: Path
+
+
+@pytest.fixture(scope="session")
+def s3_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Store]:
+    """S3Proxy on the local file system, started for this session by ops/s3/s3proxy.sh."""
+    directory = tmp_path_factory.mktemp("s3")
+    command = ["bash", str(S3PROXY_SH)]
+    started = subprocess.run(
+        [*command, "start", "--dir", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=BROKER_COMMAND_TIMEOUT_S,
+        check=False,
+    )
+    if started.returncode:
+        pytest.fail(f"S3Proxy did not start: {started.stderr.strip()}")
+    try:
+        yield S3Store(
+            started.stdout.strip(),
+            (directory / "access-key-id").read_text().strip(),
+            (directory / "secret-access-key").read_text().strip(),
+            directory,
+        )
+    finally:
+        subprocess.run([*command, "stop", "--dir", str(directory)], check=False, timeout=60)
+
+
+@pytest.fixture
+def bucket(s3_store: S3Store) -> str:
+    """A new, empty bucket on the session's S3-compatible store."""
+    name = f"slamon-{uuid.uuid4().hex[:12]}"
+    admin = pafs.S3FileSystem(
+        access_key=s3_store.access_key_id,
+        secret_key=s3_store.secret_access_key,
+        endpoint_override=s3_store.endpoint.removeprefix("http://"),
+        scheme="http",
+        allow_bucket_creation=True,
+    )
+    admin.create_dir(name)
+    return name
 
 
 @pytest.fixture(scope="session")

@@ -18,47 +18,18 @@ POM=$HERE/pom.xml
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM")
 KAFKA_HOME=${SLAMON_CACHE:-$HOME/.cache/slamon}/kafka-$KAFKA_VERSION
 LIBS=$KAFKA_HOME/libs
+NAME=broker.sh
+HOME_DIR=$KAFKA_HOME
+# shellcheck source=../lib/jars.sh
+source "$HERE/../lib/jars.sh"
 HOST=127.0.0.1
 START_TIMEOUT=${SLAMON_KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=${SLAMON_KAFKA_STOP_TIMEOUT:-30}
 HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}
 
-log() { echo "broker.sh: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
 usage() {
   sed -n '4,8p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
-}
-
-pom_hash() { sha256sum "$POM" | cut -d' ' -f1; }
-
-# The marker holds the pom's hash and is written last, so an interrupted or outdated fetch is redone.
-fetched() { [[ -f $KAFKA_HOME/.complete && $(cat "$KAFKA_HOME/.complete") == "$(pom_hash)" ]]; }
-
-fetch() {
-  fetched && return 0
-  command -v mvn >/dev/null || die "mvn (Apache Maven) is needed to fetch the Kafka jars"
-  mkdir -p "$KAFKA_HOME"
-  # Parallel test sessions may fetch at the same time: one resolves, the others wait for it.
-  exec 9>"$KAFKA_HOME/.lock"
-  flock 9
-  if ! fetched; then
-    log "fetching Kafka $KAFKA_VERSION jars into $LIBS"
-    local staging
-    staging=$(mktemp -d "$KAFKA_HOME/libs.XXXXXX")
-    chmod 755 "$staging"
-    if ! mvn -B -f "$POM" dependency:copy-dependencies -DincludeScope=runtime \
-        -DoutputDirectory="$staging" >"$KAFKA_HOME/fetch.log" 2>&1; then
-      rm -rf "$staging"
-      tail -n 40 "$KAFKA_HOME/fetch.log" >&2
-      die "mvn could not resolve $POM (network? proxy in ~/.m2/settings.xml?); log: $KAFKA_HOME/fetch.log"
-    fi
-    rm -rf "$LIBS" "$KAFKA_HOME/.complete"
-    mv "$staging" "$LIBS"
-    pom_hash >"$KAFKA_HOME/.complete"
-  fi
-  exec 9>&-
 }
 
 free_port() {
@@ -150,22 +121,8 @@ java_cmd() {
     -cp "$LIBS/*")
 }
 
-parse_args() {
-  PORT="" DIR=$REPO/var/kafka
-  while (($#)); do
-    case $1 in
-      --port) PORT=${2:?--port needs a value}; shift 2 ;;
-      --dir) DIR=${2:?--dir needs a value}; shift 2 ;;
-      *) usage ;;
-    esac
-  done
-  [[ -z $PORT || $PORT =~ ^[0-9]+$ ]] || die "--port must be a number, not '$PORT'"
-  mkdir -p "$DIR"
-  DIR=$(cd "$DIR" && pwd)
-}
-
 start() {
-  parse_args "$@"
+  parse_args "$REPO/var/kafka" "$@"
   local pid
   if pid=$(running_pid "$DIR"); then
     die "a broker (pid $pid) already runs in $DIR at $(cat "$DIR/bootstrap" 2>/dev/null)"
@@ -221,7 +178,7 @@ start() {
 }
 
 stop() {
-  parse_args "$@"
+  parse_args "$REPO/var/kafka" "$@"
   local pid
   if ! pid=$(running_pid "$DIR"); then
     rm -f "$DIR/pid" "$DIR/bootstrap"
@@ -245,7 +202,7 @@ stop() {
 }
 
 status() {
-  parse_args "$@"
+  parse_args "$REPO/var/kafka" "$@"
   local pid
   if pid=$(running_pid "$DIR"); then
     echo "running pid=$pid bootstrap=$(cat "$DIR/bootstrap" 2>/dev/null) dir=$DIR"

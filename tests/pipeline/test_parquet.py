@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
+import pyarrow.fs as pafs
 import pytest
 
-from pipeline.parquet import ParquetExporter, parquet_events, store_from_parquet
+from pipeline.parquet import (
+    ParquetExporter,
+    S3Location,
+    parquet_events,
+    s3_location,
+    store_from_parquet,
+)
 from pipeline.store import EventStore
 from sla.errors import StoreError
 from sla.events import PROBE, CloudEvent, new_event
+
+if TYPE_CHECKING:
+    from conftest import S3Store
 
 START = datetime(2026, 10, 31, 22, tzinfo=UTC)
 
@@ -116,3 +128,76 @@ def test_no_export_and_a_corrupt_watermark_are_clear_errors(tmp_path: Path) -> N
     with pytest.raises(StoreError, match="not a Parquet export watermark"):
         ParquetExporter(tmp_path).export(store, "w")
     store.close()
+
+
+def on_s3(s3_store: S3Store, url: str, secret: str | None = None) -> S3Location:
+    return s3_location(
+        url,
+        access_key_id=s3_store.access_key_id,
+        secret_access_key=secret or s3_store.secret_access_key,
+        endpoint=s3_store.endpoint,
+    )
+
+
+def objects(target: S3Location) -> list[str]:
+    """The keys under the bucket, relative to the target's prefix."""
+    bucket = target.root.split("/")[0]
+    found = target.filesystem.get_file_info(pafs.FileSelector(bucket, recursive=True))
+    return sorted(
+        f.path.removeprefix(target.root + "/") for f in found if f.type == pafs.FileType.File
+    )
+
+
+def test_export_to_s3_is_incremental_and_reads_back_the_same_events(
+    s3_store: S3Store, bucket: str
+) -> None:
+    target = on_s3(s3_store, f"s3://{bucket}/slamon/export")
+    store = EventStore(":memory:")
+    # A service id with a slash, a percent sign and a quote stays inside its partition.
+    first = probes("checkout", range(3)) + probes("search's/1%", range(1))
+    store.write_batch(first)
+    exporter = ParquetExporter(target)
+    assert exporter.export(store, "worker-a") == 4
+    keys = objects(target)
+    assert {k.rsplit("/", 1)[0] for k in keys if not k.startswith("_")} == {
+        "service=checkout/day=2026-10-31",
+        "service=checkout/day=2026-11-01",
+        "service=search%27s%2F1%25/day=2026-10-31",
+    }
+    assert "_watermarks/worker-a.json" in keys
+    later = probes("checkout", range(3, 5))
+    store.write_batch(later)
+    assert exporter.export(store, "worker-a") == 2
+    assert exporter.export(store, "worker-a") == 0
+    read = [event for event, _ in parquet_events(target)]
+    assert sorted(e.id for e in read if isinstance(e, CloudEvent)) == sorted(
+        e.id for e in first + later
+    )
+    with store_from_parquet(target, ["search's/1%"]) as one:
+        assert one.counts_by_type() == {PROBE: 1}
+    store.close()
+
+
+def test_wrong_keys_are_refused_and_nothing_is_written(s3_store: S3Store, bucket: str) -> None:
+    store = EventStore(":memory:")
+    store.write_batch(probes("checkout", range(2)))
+    wrong = on_s3(s3_store, f"s3://{bucket}/export", secret="not-the-secret")
+    with pytest.raises(StoreError, match=f"s3://{bucket}/export") as raised:
+        ParquetExporter(wrong).export(store, "w")
+    assert "ACCESS_DENIED" in str(raised.value)
+    assert objects(on_s3(s3_store, f"s3://{bucket}/export")) == []
+    # With the right keys the same events go out, none lost to the failed attempt.
+    assert ParquetExporter(on_s3(s3_store, f"s3://{bucket}/export")).export(store, "w") == 2
+
+
+def test_reading_an_empty_prefix_says_there_is_no_export(s3_store: S3Store, bucket: str) -> None:
+    with pytest.raises(StoreError, match="no Parquet export"):
+        list(parquet_events(on_s3(s3_store, f"s3://{bucket}/nothing")))
+
+
+def test_a_missing_bucket_is_one_clear_error_and_no_watermark(s3_store: S3Store) -> None:
+    store = EventStore(":memory:")
+    store.write_batch(probes("checkout", range(2)))
+    target = on_s3(s3_store, f"s3://slamon-missing-{uuid.uuid4().hex[:8]}/export")
+    with pytest.raises(StoreError, match=f"cannot write the Parquet export to {target.url}"):
+        ParquetExporter(target).export(store, "w")

@@ -13,8 +13,10 @@ from sla.config import (
     EmbeddedTransportConfig,
     ExporterConfig,
     KafkaTransportConfig,
+    ParquetExportConfig,
     ProbeConfig,
     ReceiverAuthConfig,
+    S3Config,
     ServiceConfig,
     SlamonConfig,
     TicketGoal,
@@ -305,3 +307,27 @@ def test_a_dumped_config_validates_back_to_itself() -> None:
     )
     assert SlamonConfig.model_validate(config.model_dump()) == config
     assert SlamonConfig.model_validate(config.model_dump(mode="json")) == config
+
+
+def test_an_s3_export_needs_its_settings_and_one_source_per_key() -> None:
+    keys = {"access_key_id_env": "S3_KEY_ID", "secret_access_key_file": "s3-secret"}
+    good = ParquetExportConfig.model_validate({"path": "s3://slamon-events/prod", "s3": keys})
+    assert good.on_s3 and good.s3 is not None and good.s3.region == "us-east-1"
+    assert problems(ParquetExportConfig, {"path": "s3://slamon-events"}) == [
+        (("s3",), "an s3:// path needs the s3 settings (keys, endpoint)")
+    ]
+    assert problems(ParquetExportConfig, {"path": "s3://Upper_Case/x", "s3": keys}) == [
+        (("path",), "not s3://<bucket>/<prefix> with a valid bucket")
+    ]
+    assert problems(ParquetExportConfig, {"path": "exports", "s3": keys}) == [
+        (("s3",), "s3 settings apply to s3:// paths only")
+    ]
+    assert problems(S3Config, {**keys, "access_key_id_file": "id"}) == [
+        (("access_key_id_file",), "set only one of access_key_id_env, access_key_id_file")
+    ]
+    assert problems(S3Config, {**keys, "endpoint": "ftp://minio"}) == [
+        (("endpoint",), "String should match pattern '^https?://[^/\\s]+/?$'")
+    ]
+    assert problems(S3Config, {"access_key_id_env": "S3_KEY_ID"}) == [
+        ((), "set one of secret_access_key_env, secret_access_key_file")
+    ]

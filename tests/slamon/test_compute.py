@@ -7,17 +7,20 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
-from pipeline.parquet import ParquetExporter
+from pipeline.parquet import ParquetExporter, s3_location
 from pipeline.store import EventStore
 from sla.config import SlamonConfig
 from sla.events import CHANGE, MAINTENANCE, OUTAGE, TICKET, new_event, parse_event
 from sla.intervals import Interval
 from slamon.compute import figures_in_batches, write_json
+
+if TYPE_CHECKING:
+    from conftest import S3Store
 
 CONFIG = {
     "transport": {"kind": "embedded"},
@@ -59,14 +62,14 @@ def scenario(service: str = "shop") -> list[bytes]:
     ]
 
 
-def slamon(*args: str) -> subprocess.CompletedProcess[str]:
+def slamon(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "slamon", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", **(env or {})},
     )
 
 
@@ -149,7 +152,7 @@ def test_bad_invocations_are_one_line_errors(files: dict[str, Path], tmp_path: P
     config = str(files["config"])
     both = slamon("compute", "-c", config, "--events", "x", "--store", "y", *WINDOW)
     assert both.stderr.strip() == (
-        "error: give exactly one of --events FILE.jsonl, --store DB or --parquet DIR"
+        "error: give exactly one of --events FILE.jsonl, --store DB or --parquet DIR|s3://..."
     )
     naive = slamon(
         "compute", "-c", config, "--store", "y", "--from", "2026-10-01T00:00", "--to", "2026-10-02"
@@ -204,3 +207,39 @@ def test_figures_are_written_as_they_come_in_the_bytes_of_one_json_document(
         "services": {f.service: f.to_dict() for f in figures},
     }
     assert out.getvalue() == json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_compute_reads_the_parquet_export_on_s3(
+    files: dict[str, Path], tmp_path: Path, s3_store: S3Store, bucket: str
+) -> None:
+    # The key id from a file next to the config (mode 600), the secret from the environment.
+    (tmp_path / "s3-key-id").write_text(s3_store.access_key_id + "\n")
+    (tmp_path / "s3-key-id").chmod(0o600)
+    url = f"s3://{bucket}/slamon"
+    s3 = {
+        "endpoint": s3_store.endpoint,
+        "access_key_id_file": "s3-key-id",
+        "secret_access_key_env": "SLAMON_TEST_S3_SECRET",
+    }
+    config = {**CONFIG, "store": {"path": str(files["store"]), "parquet": {"path": url, "s3": s3}}}
+    files["config"].write_text(yaml.safe_dump(config))
+    secret = {"SLAMON_TEST_S3_SECRET": s3_store.secret_access_key}
+    ingest = slamon("ingest", "-c", str(files["config"]), str(files["events"]), env=secret)
+    assert ingest.returncode == 0, ingest.stderr
+    target = s3_location(
+        url,
+        access_key_id=s3_store.access_key_id,
+        secret_access_key=s3_store.secret_access_key,
+        endpoint=s3_store.endpoint,
+    )
+    with EventStore(files["store"], read_only=True) as store:
+        assert ParquetExporter(target).export(store, "shop") > 0
+    from_s3 = slamon("compute", "-c", str(files["config"]), "--parquet", url, *WINDOW, env=secret)
+    assert from_s3.returncode == 0, from_s3.stderr
+    assert from_s3.stdout == compute(files, "--events", str(files["events"]))
+
+    (tmp_path / "s3-key-id").chmod(0o644)
+    exposed = slamon("compute", "-c", str(files["config"]), "--parquet", url, *WINDOW, env=secret)
+    assert exposed.stderr.strip().startswith("error: store.parquet.s3.access_key_id: secret file ")
+    assert "accessible by group or others" in exposed.stderr
+    assert s3_store.secret_access_key not in exposed.stderr

@@ -224,6 +224,7 @@ def test_compute_reads_the_parquet_export_on_s3(
     config = {**CONFIG, "store": {"path": str(files["store"]), "parquet": {"path": url, "s3": s3}}}
     files["config"].write_text(yaml.safe_dump(config))
     secret = {"SLAMON_TEST_S3_SECRET": s3_store.secret_access_key}
+    # An embedded ingest stores the events, then exports them as the pipeline does on stop.
     ingest = slamon("ingest", "-c", str(files["config"]), str(files["events"]), env=secret)
     assert ingest.returncode == 0, ingest.stderr
     target = s3_location(
@@ -233,7 +234,7 @@ def test_compute_reads_the_parquet_export_on_s3(
         endpoint=s3_store.endpoint,
     )
     with EventStore(files["store"], read_only=True) as store:
-        assert ParquetExporter(target).export(store, "shop") > 0
+        assert ParquetExporter(target).export(store, "store") == 0  # nothing left to export
     from_s3 = slamon("compute", "-c", str(files["config"]), "--parquet", url, *WINDOW, env=secret)
     assert from_s3.returncode == 0, from_s3.stderr
     assert from_s3.stdout == compute(files, "--events", str(files["events"]))

@@ -24,7 +24,7 @@ from sla.tickets import (
     ComplianceRow,
     TicketClock,
     at_risk,
-    compliance,
+    compliance_of,
     in_window,
     latest_cycles,
     mttr,
@@ -186,7 +186,7 @@ def service_figures(
         credit=credit,
         tickets=TicketFigures(
             clocks=tuple(clocks),
-            compliance=tuple(compliance(clocks, window)),
+            compliance=tuple(compliance_of(clocks)),
             at_risk=tuple(at_risk(clocks, share)),
             mttr_seconds=mttr(clocks),
         ),

@@ -216,11 +216,15 @@ def in_window(clocks: Iterable[TicketClock], window: Interval) -> list[TicketClo
 
 
 def compliance(clocks: Iterable[TicketClock], window: Interval) -> list[ComplianceRow]:
-    """Met / (met + breached) per kind x priority x clock; clocks without a goal are left out."""
+    """Met / (met + breached) per kind x priority x clock of the clocks in ``window``; clocks
+    without a goal are left out."""
+    return compliance_of(in_window(clocks, window))
+
+
+def compliance_of(clocks_in_window: Iterable[TicketClock]) -> list[ComplianceRow]:
+    """`compliance` of clocks already filtered with `in_window`."""
     counts = Counter(
-        (c.kind, c.priority, c.clock, c.status)
-        for c in in_window(clocks, window)
-        if c.status != "no_goal"
+        (c.kind, c.priority, c.clock, c.status) for c in clocks_in_window if c.status != "no_goal"
     )
     rows = []
     for kind, priority, clock in sorted({key[:3] for key in counts}):

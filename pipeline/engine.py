@@ -235,7 +235,7 @@ def capacity_series(
         samples["used"].to_numpy()[order],
         samples["capacity"].to_numpy()[order],
     )
-    counts = np.bincount(samples["series"].to_numpy(), minlength=keys.height)
+    counts = np.bincount(series, minlength=keys.height)
     slices = itertools.pairwise([0, *np.cumsum(counts).tolist()])
     for (service, resource, host), (first, end) in zip(keys.iter_rows(), slices, strict=True):
         yield service, (resource, host), columns.take(slice(first, end))

@@ -13,16 +13,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-POM=$HERE/pom.xml
-KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM")
-KAFKA_HOME=${SLAMON_CACHE:-$HOME/.cache/slamon}/kafka-$KAFKA_VERSION
-LIBS=$KAFKA_HOME/libs
 NAME=broker.sh
-HOME_DIR=$KAFKA_HOME
+PRODUCT=kafka
 # shellcheck source=../lib/jars.sh
 source "$HERE/../lib/jars.sh"
-HOST=127.0.0.1
 START_TIMEOUT=${SLAMON_KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=${SLAMON_KAFKA_STOP_TIMEOUT:-30}
 HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}

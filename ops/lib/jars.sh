@@ -1,6 +1,15 @@
 # Shared by the scripts that run a Java server from jars Maven resolves (ops/kafka/broker.sh,
-# ops/s3/s3proxy.sh). Source it after setting NAME (for messages), POM, HOME_DIR (the cache
-# of one version) and LIBS; it defines log, die, fetch and parse_args.
+# ops/s3/s3proxy.sh). Source it after setting HERE (the script's directory, holding its
+# pom.xml), NAME (for messages) and PRODUCT (the pom's <PRODUCT.version> property). It sets
+# REPO, POM, VERSION, HOME_DIR (the cache of that version), LIBS and HOST, and defines log,
+# die, fetch and parse_args.
+
+REPO=$(cd "$HERE/../.." && pwd)
+POM=$HERE/pom.xml
+VERSION=$(sed -n "s:.*<$PRODUCT.version>\(.*\)</$PRODUCT.version>.*:\1:p" "$POM")
+HOME_DIR=${SLAMON_CACHE:-$HOME/.cache/slamon}/$PRODUCT-$VERSION
+LIBS=$HOME_DIR/libs
+HOST=127.0.0.1
 
 log() { echo "$NAME: $*" >&2; }
 die() { log "error: $*"; exit 1; }

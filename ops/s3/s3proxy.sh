@@ -12,16 +12,11 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-POM=$HERE/pom.xml
-VERSION=$(sed -n 's:.*<s3proxy.version>\(.*\)</s3proxy.version>.*:\1:p' "$POM")
-HOME_DIR=${SLAMON_CACHE:-$HOME/.cache/slamon}/s3proxy-$VERSION
-LIBS=$HOME_DIR/libs
-HOST=127.0.0.1
-START_TIMEOUT=${SLAMON_S3_START_TIMEOUT:-60}
 NAME=s3proxy.sh
+PRODUCT=s3proxy
 # shellcheck source=../lib/jars.sh
 source "$HERE/../lib/jars.sh"
+START_TIMEOUT=${SLAMON_S3_START_TIMEOUT:-60}
 
 usage() { sed -n '5,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 

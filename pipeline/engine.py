@@ -24,12 +24,17 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from pipeline.settled_tickets import SettledTickets, policy_fingerprints
+from pipeline.settled_tickets import (
+    SettledTickets,
+    Windows,
+    policy_fingerprints,
+    window_params,
+)
 from pipeline.store import EventStore
 from sla.availability import ProbeIsland
 from sla.calendar import Calendars
 from sla.capacity import CapacityKey, CapacitySeries
-from sla.changes import LIFECYCLE, ChangeRecord
+from sla.changes import LIFECYCLE, UNSUCCESSFUL, ChangeRecord, ChangeTally
 from sla.config import ServiceConfig, SlamonConfig
 from sla.continuity import ContinuityTest
 from sla.inputs import (
@@ -42,7 +47,7 @@ from sla.inputs import (
     ticket_policies,
 )
 from sla.intervals import Interval
-from sla.tickets import TicketClock
+from sla.tickets import ClockGroup, ClockTally, TicketClock
 
 # Services reduced at a time by `inputs_in_batches` callers: a month of 10,000 services and
 # 100 M probe results then peaks at 1.4 GiB instead of 7.7 GiB (docs/benchmarks.md).
@@ -262,24 +267,52 @@ FROM continuity WHERE time < to_timestamp($now + 1) AND /*in batch: service*/
 QUALIFY row_number() OVER (PARTITION BY service, test_id ORDER BY time DESC, event_id DESC) = 1
 """
 
-# Every event of the changes whose latest state (`sla.changes.latest_changes`: latest second,
-# then furthest in the lifecycle, then last listed) ends at or after $since.
+# The latest state of each change known at $now (`sla.changes.latest_changes`: latest second,
+# then furthest in the lifecycle, then last listed), as `latest`, after its events, `known`.
 _LIFECYCLE_RANK = " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in LIFECYCLE.items())
-CHANGE_EVENTS = f"""
-WITH known AS (
-    SELECT *, {_T.format("time")} AS t FROM changes
+_LATEST_CHANGES = f"""
+known AS (
+    SELECT *, {_T.format("time")} AS t, {_T.format('"end"')} AS end_s FROM changes
     WHERE time < to_timestamp($now + 1) AND /*in batch: service*/
-), ending AS (
-    SELECT service, change_id FROM known
+), latest AS (
+    SELECT * FROM known
     QUALIFY row_number() OVER (
         PARTITION BY service, change_id
         ORDER BY t DESC, CASE status {_LIFECYCLE_RANK} END DESC, time DESC, event_id DESC) = 1
-      AND {_T.format('"end"')} >= $since
-)
-SELECT service, change_id, kind, status, {_T.format("start")}, {_T.format('"end"')}, t,
-       caused_incident
-FROM known SEMI JOIN ending USING (service, change_id)
+)"""
+
+# Every event of the changes whose latest state ends at or after $since.
+CHANGE_EVENTS = f"""
+WITH {_LATEST_CHANGES}
+SELECT service, change_id, kind, status, {_T.format("start")}, end_s, t, caused_incident
+FROM known SEMI JOIN (SELECT service, change_id FROM latest WHERE end_s >= $since) ending
+  USING (service, change_id)
 ORDER BY service, time, event_id
+"""
+
+# The changes that ended in each asked window (`window_params`), counted by latest status
+# and kind (`sla.changes.ChangeTally`), with the ids of those a summary names: the
+# unsuccessful ones and those that caused an incident (the latest reported, as
+# `latest_changes` links it).
+_UNSUCCESSFUL = ", ".join(f"'{status}'" for status in UNSUCCESSFUL)
+CHANGES_ENDED = f"""
+WITH {_LATEST_CHANGES}, windows AS (
+    SELECT unnest($window_services) AS service, unnest($starts) AS start, unnest($ends) AS "end"
+), incidents AS (
+    SELECT service, change_id, max({{'t': t, 'incident': caused_incident}}).incident AS incident
+    FROM known WHERE caused_incident IS NOT NULL
+    GROUP BY service, change_id
+), ended AS (
+    SELECT l.service, w.start, w."end", l.change_id, l.status, l.kind, i.incident
+    FROM latest l
+    JOIN windows w ON w.service = l.service AND l.end_s >= w.start AND l.end_s < w."end"
+    LEFT JOIN incidents i ON i.service = l.service AND i.change_id = l.change_id
+)
+SELECT service, start, "end", status, kind, count(*) AS changes,
+       list(change_id) FILTER (status IN ({_UNSUCCESSFUL})) AS failed,
+       list({{'change': change_id, 'incident': incident}}) FILTER (incident IS NOT NULL) AS caused
+FROM ended
+GROUP BY ALL
 """
 
 
@@ -319,12 +352,17 @@ def inputs_in_batches(
     batch_services: int,
     *,
     settled: bool = True,
+    count_in: Windows | None = None,
 ) -> Iterator[dict[str, ServiceInputs]]:
     """The inputs of `inputs_from_store` for the configured services, `batch_services` of
     them at a time in config order, each batch from its services' rows only.
 
     Memory follows the batch: the caller drops a batch's inputs before asking for the
-    next. Services with evidence but no configuration are left out.
+    next. Services with evidence but no configuration are left out. With `count_in`, the
+    windows of each service whose figures alone are wanted, the stopped clocks of settled
+    tickets and the changes are counted per window instead of listed
+    (`ServiceInputs.counted_clocks`, `counted_changes`): memory then follows the services,
+    not the tickets and changes in the windows.
     """
     if batch_services < 1:
         raise ValueError(f"a batch needs at least one service, not {batch_services}")
@@ -334,7 +372,9 @@ def inputs_in_batches(
         )
         with _collector_paused():
             services = [s.id for s in batch.services]
-            yield _inputs_from_store(store, batch, since, now, services, settled=settled)
+            yield _inputs_from_store(
+                store, batch, since, now, services, settled=settled, count_in=count_in
+            )
 
 
 def services_with_inputs(
@@ -345,10 +385,15 @@ def services_with_inputs(
     batch_services: int = BATCH_SERVICES,
     *,
     settled: bool = True,
+    count_in: Windows | None = None,
 ) -> Iterator[tuple[ServiceConfig, ServiceInputs]]:
-    """Each configured service with its inputs, in config order, reduced a batch at a time."""
+    """Each configured service with its inputs, in config order, reduced a batch at a time
+    (`inputs_in_batches`)."""
     services = iter(config.services)
-    for inputs in inputs_in_batches(store, config, since, now, batch_services, settled=settled):
+    batches = inputs_in_batches(
+        store, config, since, now, batch_services, settled=settled, count_in=count_in
+    )
+    for inputs in batches:
         for service in itertools.islice(services, len(inputs)):
             yield service, inputs[service.id]
 
@@ -366,6 +411,7 @@ def _inputs_from_store(
     services: Sequence[str] | None,
     *,
     settled: bool,
+    count_in: Windows | None = None,
 ) -> dict[str, ServiceInputs]:
     evidence: dict[str, AvailabilityEvidence] = defaultdict(AvailabilityEvidence)
 
@@ -405,15 +451,26 @@ def _inputs_from_store(
         other[service].capacity[key] = samples
     for service, *test in query(LATEST_CONTINUITY_TESTS, {"now": now}).iter_rows():
         other[service].continuity.append(ContinuityTest(*test))
-    for service, *change in _rows(query(CHANGE_EVENTS, bounds)):
-        other[service].changes.append(ChangeRecord(*change))
+    # The windows of this batch's services, when they are counted.
+    counted = None if count_in is None else {s.id: count_in.get(s.id, ()) for s in config.services}
+    if counted is None:
+        for service, *change in _rows(query(CHANGE_EVENTS, bounds)):
+            other[service].changes.append(ChangeRecord(*change))
+    else:
+        ended = query(CHANGES_ENDED, {"now": now} | window_params(counted))
+        for service, changes in _change_tallies(ended, counted).items():
+            other[service].counted_changes = changes
 
     policies = ticket_policies(config)
     if policies:
         fingerprints = policy_fingerprints(policies, config.calendars)
         calendars = Calendars(config.calendars)
         tickets = SettledTickets(policies, calendars, fingerprints, read_stored=settled)
-        clocks = tickets.clocks(store, sorted(policies), since, now)
+        clocks, clock_counts = tickets.clocks(store, sorted(policies), since, now, counted)
+        if clock_counts is not None and counted is not None:
+            with_policy = {s: w for s, w in counted.items() if s in policies}
+            for service, stopped in _clock_tallies(clock_counts, with_policy).items():
+                other[service].counted_clocks = stopped
         # CLOCK_COLUMNS are `service` followed by the fields of TicketClock, in order, and
         # the clocks come sorted by service: each service's are one slice of the list.
         made = list(itertools.starmap(TicketClock, _rows(clocks.drop("service"))))
@@ -425,6 +482,62 @@ def _inputs_from_store(
             first += count
 
     return reduce_evidence(evidence, other, config, since, now)
+
+
+def _clock_tallies(
+    counts: pl.DataFrame, windows_of: Windows
+) -> dict[str, dict[Interval, ClockTally]]:
+    """`STORED_CLOCK_COUNTS` rows as tallies per service and window, empty ones included."""
+    groups: dict[tuple[str, Interval], dict[ClockGroup, int]] = defaultdict(dict)
+    resolved: dict[tuple[str, Interval], tuple[int, int]] = defaultdict(lambda: (0, 0))
+    for (
+        service,
+        start,
+        end,
+        kind,
+        priority,
+        clock,
+        status,
+        n,
+        seconds,
+        resolutions,
+    ) in counts.iter_rows():
+        key = (service, Interval(start, end))
+        groups[key][kind, priority, clock, status] = n
+        total, count = resolved[key]
+        resolved[key] = (total + seconds, count + resolutions)
+    return {
+        service: {
+            window: ClockTally(groups[service, window], *resolved[service, window])
+            for window in windows
+        }
+        for service, windows in windows_of.items()
+    }
+
+
+def _change_tallies(
+    counts: pl.DataFrame, windows_of: Windows
+) -> dict[str, dict[Interval, ChangeTally]]:
+    """`CHANGES_ENDED` rows as tallies per service and window, empty ones included."""
+    groups: dict[tuple[str, Interval], dict[tuple[Any, Any], int]] = defaultdict(dict)
+    failed: dict[tuple[str, Interval], list[str]] = defaultdict(list)
+    caused: dict[tuple[str, Interval], list[tuple[str, str]]] = defaultdict(list)
+    for service, start, end, status, kind, n, unsuccessful, incidents in counts.iter_rows():
+        key = (service, Interval(start, end))
+        groups[key][status, kind] = n
+        failed[key] += unsuccessful or ()
+        caused[key] += ((c["change"], c["incident"]) for c in incidents or ())
+    return {
+        service: {
+            window: ChangeTally(
+                groups[service, window],
+                tuple(sorted(caused[service, window])),
+                tuple(sorted(failed[service, window])),
+            )
+            for window in windows
+        }
+        for service, windows in windows_of.items()
+    }
 
 
 def _rows(frame: pl.DataFrame) -> Iterator[tuple[Any, ...]]:

@@ -97,7 +97,13 @@ class ServiceLevelView:
         since = min((w.start for ws in windows.values() for w in ws.values()), default=now)
         certificates = self.certificates(since, now)
         levels = []
-        for service, found in services_with_inputs(self._store, self._config, since, now):
+        # Only these windows' figures are wanted: settled tickets' clocks and changes are
+        # counted in them rather than each built, so memory follows the services.
+        count_in = {service: list(ws.values()) for service, ws in windows.items()}
+        found_inputs = services_with_inputs(
+            self._store, self._config, since, now, count_in=count_in
+        )
+        for service, found in found_inputs:
             calendar = self._calendars[service.service_hours]
             levels.append(
                 ServiceLevels(

@@ -26,12 +26,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
 
 from sla.config import TWENTY_FOUR_SEVEN, CalendarConfig, TicketPolicy
+from sla.intervals import Interval
 from sla.tickets import CLOCK_COLUMNS, CalendarLookup, ticket_clocks_frame
 
 if TYPE_CHECKING:
@@ -88,6 +89,24 @@ FROM settled_clocks c JOIN (SELECT service, ticket_id FROM _slamon_known WHERE f
 WHERE c.stopped_at >= $since
 """
 
+# The stopped clocks of fresh settled tickets in each asked window (`window_params`),
+# counted by what compliance and MTTR read (`sla.tickets.ClockTally`) instead of listed.
+STORED_CLOCK_COUNTS = """
+WITH windows AS (
+    SELECT unnest($window_services) AS service, unnest($starts) AS start, unnest($ends) AS "end"
+)
+SELECT c.service, w.start, w."end", c.kind, c.priority, c.clock, c.status, count(*) AS clocks,
+       coalesce(sum(c.elapsed_seconds) FILTER (resolved), 0) AS resolution_seconds,
+       count(*) FILTER (resolved) AS resolutions
+FROM (
+    SELECT *, clock = 'resolution' AND kind = 'incident' AS resolved FROM settled_clocks
+) c
+JOIN (SELECT service, ticket_id FROM _slamon_known WHERE fresh) fresh
+  ON fresh.service = c.service AND fresh.ticket_id = c.ticket_id
+JOIN windows w ON w.service = c.service AND c.stopped_at >= w.start AND c.stopped_at < w."end"
+GROUP BY ALL
+"""
+
 # The updates of every other ticket, in arrival order, as `ticket_clocks_frame` reads them:
 # by instant to the microsecond (`time` is whole seconds), then event id.
 STALE_UPDATES = """
@@ -108,6 +127,24 @@ WHERE t.service = s.service AND t.ticket_id = s.ticket_id;
 INSERT INTO settled_tickets BY NAME SELECT * FROM _slamon_settled;
 INSERT INTO settled_clocks BY NAME SELECT * FROM _slamon_settled_clocks;
 """
+
+
+Windows = Mapping[str, Sequence[Interval]]
+"""Windows by service."""
+
+
+def window_params(windows_of: Windows) -> dict[str, list[Any]]:
+    """``$window_services``, ``$starts``, ``$ends``: one entry per window of each service.
+
+    A window asked for twice (a month to date that began exactly 30 days ago) is listed
+    once: the queries join on these lists, and would count its clocks or changes twice.
+    """
+    windows = [(service, w) for service, ws in windows_of.items() for w in dict.fromkeys(ws)]
+    return {
+        "window_services": [service for service, _ in windows],
+        "starts": [w.start for _, w in windows],
+        "ends": [w.end for _, w in windows],
+    }
 
 
 def policy_fingerprint(policy: TicketPolicy, calendar: CalendarConfig | None) -> str:
@@ -167,10 +204,20 @@ class SettledTickets:
         self._read_stored = read_stored
 
     def clocks(
-        self, store: EventStore, services: Sequence[str], since: int, now: int
-    ) -> pl.DataFrame:
+        self,
+        store: EventStore,
+        services: Sequence[str],
+        since: int,
+        now: int,
+        count_in: Windows | None = None,
+    ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         """The clocks (``CLOCK_COLUMNS``, sorted by service, ticket, cycle and clock) of the
-        tickets of `services` known at `now`, but for those that stopped before `since`."""
+        tickets of `services` known at `now`, but for those that stopped before `since`.
+
+        With `count_in` (windows by service), the stored clocks of settled tickets are
+        counted per window instead (the second frame, ``STORED_CLOCK_COUNTS``; else None)
+        and left out of the first.
+        """
         services = [s for s in services if s in self._policies]
         # Without stored clocks, ask for a fingerprint no settled ticket has.
         params = {
@@ -178,11 +225,16 @@ class SettledTickets:
             "policies": [self._fingerprints[s] if self._read_stored else "" for s in services],
             "now": now,
         }
+        stored_clocks = (
+            (STORED_CLOCKS, {"since": since})
+            if count_in is None
+            else (STORED_CLOCK_COUNTS, window_params({s: count_in.get(s, ()) for s in services}))
+        )
         # One snapshot: an event stored between the two would count a ticket twice or never.
         _, stored, updates, _ = store.query_together(
             [
                 (KNOWN_TICKETS, params),
-                (STORED_CLOCKS, {"since": since}),
+                stored_clocks,
                 (STALE_UPDATES, {"now": now}),
                 (FORGET_KNOWN_TICKETS, None),
             ]
@@ -191,9 +243,10 @@ class SettledTickets:
         if not store.read_only and computed.height:
             self._keep(store, updates, computed)
         recent = computed.filter(pl.col("stopped_at").is_null() | (pl.col("stopped_at") >= since))
-        return pl.concat([stored.cast(recent.schema), recent]).sort(
-            "service", "ticket_id", "cycle", "clock"
-        )
+        if count_in is not None:
+            return recent.sort("service", "ticket_id", "cycle", "clock"), stored
+        listed = pl.concat([stored.cast(recent.schema), recent])
+        return listed.sort("service", "ticket_id", "cycle", "clock"), None
 
     def _keep(self, store: EventStore, updates: pl.DataFrame, computed: pl.DataFrame) -> None:
         """Store the clocks of the recomputed tickets that have settled."""

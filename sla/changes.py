@@ -6,8 +6,8 @@ Every rule here is written out with a worked example in docs/formulas.md.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 from sla.intervals import Interval
@@ -24,7 +24,7 @@ LIFECYCLE: Final[dict[ChangeStatus, int]] = {
     "failed": 3,
     "rolled_back": 4,
 }
-_UNSUCCESSFUL: Final[tuple[ChangeStatus, ...]] = ("failed", "rolled_back")
+UNSUCCESSFUL: Final[tuple[ChangeStatus, ...]] = ("failed", "rolled_back")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,22 +88,64 @@ def changes_ending_since(records: Sequence[ChangeRecord], since: int) -> list[Ch
     return [record for record in records if record.change_id in ending]
 
 
+def ended_in(records: Iterable[ChangeRecord], window: Interval) -> list[ChangeRecord]:
+    """The latest state of the changes whose latest ``end`` lies in ``window``."""
+    return [c for c in latest_changes(records) if window.start <= c.end < window.end]
+
+
 def change_summary(records: Iterable[ChangeRecord], window: Interval) -> ChangeSummary:
     """Counts and ratios of the changes whose latest ``end`` lies in ``window``."""
-    changes = [c for c in latest_changes(records) if window.start <= c.end < window.end]
-    by_status = Counter(c.status for c in changes)
-    by_kind = Counter(c.kind for c in changes)
-    finished = by_status["implemented"] + sum(by_status[s] for s in _UNSUCCESSFUL)
-    not_cancelled = len(changes) - by_status["cancelled"]
-    emergencies = sum(1 for c in changes if c.kind == "emergency" and c.status != "cancelled")
-    return ChangeSummary(
-        total=len(changes),
-        by_status=dict(sorted(by_status.items())),
-        by_kind=dict(sorted(by_kind.items())),
-        success_ratio=by_status["implemented"] / finished if finished else None,
-        emergency_share=emergencies / not_cancelled if not_cancelled else None,
-        caused_incidents=tuple(
-            (c.change_id, c.caused_incident) for c in changes if c.caused_incident is not None
-        ),
-        failed_changes=tuple(c.change_id for c in changes if c.status in _UNSUCCESSFUL),
-    )
+    return ChangeTally.of(ended_in(records, window)).summary()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeTally:
+    """Changes counted by latest status and kind, with the few a summary names: all
+    `ChangeSummary` reads of them.
+
+    The live figures count the changes of a window in the store instead of building a
+    record for every event of every change in it.
+    """
+
+    counts: Mapping[tuple[ChangeStatus, ChangeKind], int] = field(default_factory=dict)
+    caused_incidents: tuple[tuple[str, str], ...] = ()
+    """(change, incident) of the changes that caused one, by change id."""
+    failed_changes: tuple[str, ...] = ()
+    """The changes that failed or were rolled back, by change id."""
+
+    @classmethod
+    def of(cls, latest: Iterable[ChangeRecord]) -> ChangeTally:
+        """The tally of the latest state of each change (`latest_changes`), by change id."""
+        changes = list(latest)
+        return cls(
+            Counter((c.status, c.kind) for c in changes),
+            tuple(
+                (c.change_id, c.caused_incident) for c in changes if c.caused_incident is not None
+            ),
+            tuple(c.change_id for c in changes if c.status in UNSUCCESSFUL),
+        )
+
+    def summary(self) -> ChangeSummary:
+        """Counts and ratios of the tallied changes."""
+        by_status: Counter[ChangeStatus] = Counter()
+        by_kind: Counter[ChangeKind] = Counter()
+        for (status, kind), n in self.counts.items():
+            by_status[status] += n
+            by_kind[kind] += n
+        total = sum(by_status.values())
+        finished = by_status["implemented"] + sum(by_status[s] for s in UNSUCCESSFUL)
+        not_cancelled = total - by_status["cancelled"]
+        emergencies = sum(
+            n
+            for (status, kind), n in self.counts.items()
+            if kind == "emergency" and status != "cancelled"
+        )
+        return ChangeSummary(
+            total=total,
+            by_status=dict(sorted(by_status.items())),
+            by_kind=dict(sorted(by_kind.items())),
+            success_ratio=by_status["implemented"] / finished if finished else None,
+            emergency_share=emergencies / not_cancelled if not_cancelled else None,
+            caused_incidents=self.caused_incidents,
+            failed_changes=self.failed_changes,
+        )

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sla.availability import (
     Outage,
@@ -22,7 +23,7 @@ from sla.availability import (
 )
 from sla.calendar import Calendars
 from sla.capacity import CapacityKey, CapacitySample, CapacitySeries
-from sla.changes import ChangeRecord, changes_ending_since
+from sla.changes import ChangeRecord, ChangeTally, changes_ending_since, ended_in
 from sla.config import OutageFromProbes, ServiceConfig, SlamonConfig, TicketPolicy
 from sla.continuity import ContinuityTest
 from sla.events import (
@@ -38,7 +39,7 @@ from sla.events import (
     TicketData,
 )
 from sla.intervals import Interval
-from sla.tickets import TicketClock, TicketUpdate, ticket_clocks
+from sla.tickets import ClockTally, TicketClock, TicketUpdate, ticket_clocks
 
 PROBE_LOOKBACK = 86_400
 """Probe history read before a window: a failed-probe run that began earlier still counts."""
@@ -48,6 +49,7 @@ UNCONFIGURED_PROBE_INTERVAL = 300
 """The assumed interval of checks that are not in the config (imported probe results)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_Tally = TypeVar("_Tally", ClockTally, ChangeTally)
 
 
 def epoch_seconds(instant: datetime) -> int:
@@ -85,7 +87,25 @@ class ServiceInputs:
     time order; `sla.changes` keeps the latest per change."""
     ticket_clocks: tuple[TicketClock, ...] = ()
     """The clocks of every ticket known at now, as of now, but for those stopped before
-    since: they fall in no window within [since, now] (`sla.tickets.in_window`)."""
+    since: they fall in no window within [since, now] (`sla.tickets.in_window`); and but
+    for those `counted_clocks` counts."""
+    counted_clocks: dict[Interval, ClockTally] = field(default_factory=dict)
+    """Per window, the stopped clocks of settled tickets in it, counted instead of listed
+    (the live figures); empty when every clock is listed."""
+    counted_changes: dict[Interval, ChangeTally] | None = None
+    """Per window, the changes that ended in it, counted; None when `changes` lists them."""
+
+    def clock_tally(self, window: Interval) -> ClockTally:
+        """The clocks counted for `window` (none when every clock is listed)."""
+        if not self.counted_clocks:
+            return ClockTally()
+        return _counted_for(self.counted_clocks, window)
+
+    def change_tally(self, window: Interval) -> ChangeTally:
+        """The changes that ended in `window`, counted or from the listed records."""
+        if self.counted_changes is None:
+            return ChangeTally.of(ended_in(self.changes, window))
+        return _counted_for(self.counted_changes, window)
 
 
 @dataclass
@@ -96,6 +116,18 @@ class OtherEvidence:
     continuity: list[ContinuityTest] = field(default_factory=list)
     changes: list[ChangeRecord] = field(default_factory=list)
     ticket_clocks: list[TicketClock] = field(default_factory=list)
+    counted_clocks: dict[Interval, ClockTally] = field(default_factory=dict)
+    counted_changes: dict[Interval, ChangeTally] | None = None
+
+
+def _counted_for(counted: Mapping[Interval, _Tally], window: Interval) -> _Tally:
+    """What was counted for `window`; counted for other windows, the inputs cannot tell."""
+    try:
+        return counted[window]
+    except KeyError:
+        raise ValueError(
+            f"the inputs count clocks or changes for other windows than {window}"
+        ) from None
 
 
 @dataclass
@@ -169,6 +201,8 @@ def service_inputs(
         ticket_clocks=tuple(
             sorted(other.ticket_clocks, key=lambda c: (c.ticket_id, c.cycle, c.clock))
         ),
+        counted_clocks=other.counted_clocks,
+        counted_changes=other.counted_changes,
     )
 
 

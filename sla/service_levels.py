@@ -14,21 +14,13 @@ from pydantic import BaseModel
 from sla.availability import AvailabilityResult, availability, error_budget
 from sla.calendar import Calendars
 from sla.capacity import CapacitySummary, capacity_summaries
-from sla.changes import ChangeSummary, change_summary
+from sla.changes import ChangeSummary
 from sla.config import ServiceConfig
 from sla.continuity import ContinuitySummary, continuity_summary
 from sla.credits import CreditResult, service_credit
 from sla.inputs import ServiceInputs
 from sla.intervals import Interval
-from sla.tickets import (
-    ComplianceRow,
-    TicketClock,
-    at_risk,
-    compliance_of,
-    in_window,
-    latest_cycles,
-    mttr,
-)
+from sla.tickets import ClockTally, ComplianceRow, TicketClock, at_risk, in_window, latest_cycles
 
 # Fields holding Unix seconds; JSON shows them as RFC 3339 UTC.
 INSTANT_FIELDS = frozenset(
@@ -68,6 +60,7 @@ class TicketFigures:
     """Ticket clocks in the window with their compliance, at-risk clocks and MTTR."""
 
     clocks: tuple[TicketClock, ...]
+    """Every clock in the window, but for the stopped ones the inputs counted instead."""
     compliance: tuple[ComplianceRow, ...]
     at_risk: tuple[TicketClock, ...]
     mttr_seconds: float | None
@@ -176,6 +169,7 @@ def service_figures(
         )
         credit = service_credit(exact, service.credits) if service.credits else None
     clocks = in_window(inputs.ticket_clocks, window)
+    tally = ClockTally.of(clocks) + inputs.clock_tally(window)
     share = service.tickets.at_risk if service.tickets else 0.75
     return ServiceFigures(
         service=service.id,
@@ -186,9 +180,9 @@ def service_figures(
         credit=credit,
         tickets=TicketFigures(
             clocks=tuple(clocks),
-            compliance=tuple(compliance_of(clocks)),
+            compliance=tuple(tally.compliance()),
             at_risk=tuple(at_risk(clocks, share)),
-            mttr_seconds=mttr(clocks),
+            mttr_seconds=tally.mttr(),
         ),
         capacity=tuple(capacity_summaries(inputs.capacity, service.capacity, window, at)),
         continuity=continuity_summary(
@@ -199,5 +193,5 @@ def service_figures(
             rpo_seconds=objectives.rpo,
             test_interval=objectives.continuity_test_interval,
         ),
-        changes=change_summary(inputs.changes, window),
+        changes=inputs.change_tally(window).summary(),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Literal, NamedTuple, Protocol, get_args
 
@@ -223,28 +223,7 @@ def compliance(clocks: Iterable[TicketClock], window: Interval) -> list[Complian
 
 def compliance_of(clocks_in_window: Iterable[TicketClock]) -> list[ComplianceRow]:
     """`compliance` of clocks already filtered with `in_window`."""
-    counts = Counter(
-        (c.kind, c.priority, c.clock, c.status) for c in clocks_in_window if c.status != "no_goal"
-    )
-    rows = []
-    for kind, priority, clock in sorted({key[:3] for key in counts}):
-        met, breached = (
-            counts[kind, priority, clock, "met"],
-            counts[kind, priority, clock, "breached"],
-        )
-        decided = met + breached
-        rows.append(
-            ComplianceRow(
-                kind=kind,
-                priority=priority,
-                clock=clock,
-                met=met,
-                breached=breached,
-                in_flight=counts[kind, priority, clock, "in_flight"],
-                ratio=met / decided if decided else None,
-            )
-        )
-    return rows
+    return ClockTally.of(clocks_in_window).compliance()
 
 
 def at_risk(clocks: Iterable[TicketClock], share: float = 0.75) -> list[TicketClock]:
@@ -258,12 +237,74 @@ def at_risk(clocks: Iterable[TicketClock], share: float = 0.75) -> list[TicketCl
 
 def mttr(clocks: Iterable[TicketClock]) -> float | None:
     """Mean business resolution time of resolved incidents (every cycle); None without any."""
-    times = [
-        c.elapsed_seconds
-        for c in clocks
-        if c.clock == "resolution" and c.kind == "incident" and c.stopped_at is not None
-    ]
-    return sum(times) / len(times) if times else None
+    return ClockTally.of(clocks).mttr()
+
+
+ClockGroup = tuple[str, str, ClockName, ClockStatus]
+"""Kind, priority, clock and status: what compliance groups and counts clocks by."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClockTally:
+    """Clocks counted rather than listed: everything compliance and MTTR read of them.
+
+    The live figures count the stopped clocks of settled tickets in the store instead of
+    building each one: listing them would hold every clock of the month in memory at
+    every recomputation.
+    """
+
+    counts: Mapping[ClockGroup, int] = field(default_factory=dict)
+    resolution_seconds: int = 0
+    """Business resolution time of the resolved incidents among the clocks, summed."""
+    resolutions: int = 0
+
+    @classmethod
+    def of(cls, clocks: Iterable[TicketClock]) -> ClockTally:
+        """The tally of listed clocks."""
+        counts: Counter[ClockGroup] = Counter()
+        seconds = resolutions = 0
+        for c in clocks:
+            counts[c.kind, c.priority, c.clock, c.status] += 1
+            if c.clock == "resolution" and c.kind == "incident" and c.stopped_at is not None:
+                seconds += c.elapsed_seconds
+                resolutions += 1
+        return cls(counts, seconds, resolutions)
+
+    def __add__(self, other: ClockTally) -> ClockTally:
+        counts = Counter(self.counts)
+        counts.update(other.counts)
+        return ClockTally(
+            counts,
+            self.resolution_seconds + other.resolution_seconds,
+            self.resolutions + other.resolutions,
+        )
+
+    def compliance(self) -> list[ComplianceRow]:
+        """Met / (met + breached) per kind x priority x clock; clocks without a goal are out."""
+        counts = self.counts
+        rows = []
+        for kind, priority, clock in sorted(
+            {k[:3] for k, n in counts.items() if n and k[3] != "no_goal"}
+        ):
+            met = counts.get((kind, priority, clock, "met"), 0)
+            breached = counts.get((kind, priority, clock, "breached"), 0)
+            decided = met + breached
+            rows.append(
+                ComplianceRow(
+                    kind=kind,
+                    priority=priority,
+                    clock=clock,
+                    met=met,
+                    breached=breached,
+                    in_flight=counts.get((kind, priority, clock, "in_flight"), 0),
+                    ratio=met / decided if decided else None,
+                )
+            )
+        return rows
+
+    def mttr(self) -> float | None:
+        """Mean business resolution time of the resolved incidents; None without any."""
+        return self.resolution_seconds / self.resolutions if self.resolutions else None
 
 
 def latest_cycles(clocks: Iterable[TicketClock]) -> list[TicketClock]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.engine import inputs_from_store, inputs_in_batches
+from pipeline.engine import inputs_from_store, inputs_in_batches, services_with_inputs
 from pipeline.store import EventStore
+from sla.calendar import Calendars
 from sla.config import SlamonConfig
 from sla.events import (
     CAPACITY,
@@ -25,6 +28,8 @@ from sla.events import (
 )
 from sla.inputs import ServiceInputs, inputs_from_events
 from sla.intervals import Interval
+from sla.service_levels import ServiceFigures, service_figures
+from sla.tickets import TicketClock
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 SERVICES = ("api", "web")
@@ -143,7 +148,7 @@ def availability_events(draw: st.DrawFn) -> list[CloudEvent]:
                 ),
                 "start": at(begin).isoformat(),
                 "end": at(begin + draw(instants)).isoformat(),
-                "caused_incident": draw(st.none() | st.just("INC-9")),
+                "caused_incident": draw(st.none() | st.sampled_from(["INC-8", "INC-9"])),
             }
             events.append(event(CHANGE, service, data, when, n))
         elif kind == "status":
@@ -307,3 +312,143 @@ def test_capacity_samples_at_one_instant_are_listed_by_event_id() -> None:
     reference, fast = both(events, start, start + 60)
     assert fast == reference
     assert fast["web"].capacity[("cpu", None)].used.tolist() == [10.0, 20.0, 30.0]
+
+
+def counted_and_listed(
+    events: list[CloudEvent], since: int, now: int, windows: list[Interval]
+) -> list[tuple[ServiceFigures, ServiceFigures]]:
+    """Each service's figures over each window: from inputs that count settled tickets'
+    stopped clocks and the changes in the windows, and from inputs that list them.
+
+    A first computation as of `now` keeps the settled tickets, so the counted ones come
+    from the store as they do in the running pipeline.
+    """
+    calendars = Calendars(CONFIG.calendars)
+    with EventStore(":memory:") as store:
+        store.write_batch(events)
+        listed = inputs_from_store(store, CONFIG, since, now)
+        count_in = {s.id: windows for s in CONFIG.services}
+        counted = dict(
+            (s.id, inputs)
+            for s, inputs in services_with_inputs(store, CONFIG, since, now, 1, count_in=count_in)
+        )
+    pairs = []
+    for service in CONFIG.services:
+        for window in windows:
+            pairs.append(
+                tuple(
+                    service_figures(service, calendars, inputs[service.id], window, now)
+                    for inputs in (counted, listed)
+                )
+            )
+    return pairs  # type: ignore[return-value]
+
+
+def assert_agree(counted: ServiceFigures, listed: ServiceFigures) -> None:
+    """Equal figures, but that the counted ones list a part of the clocks, every running
+    one among them (stopped clocks of tickets still open are listed too)."""
+
+    def unlisted(figures: ServiceFigures) -> ServiceFigures:
+        return replace(figures, tickets=replace(figures.tickets, clocks=()))
+
+    def running(figures: ServiceFigures) -> list[TicketClock]:
+        return [c for c in figures.tickets.clocks if c.running]
+
+    assert unlisted(counted) == unlisted(listed)
+    assert set(counted.tickets.clocks) <= set(listed.tickets.clocks)
+    assert running(counted) == running(listed)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=availability_events(),
+    since=st.integers(0, 30_000),
+    span=st.integers(0, 20_000),
+    cuts=st.lists(st.integers(0, 20_000), min_size=2, max_size=2),
+)
+def test_counted_figures_equal_the_listed_ones(
+    events: list[CloudEvent], since: int, span: int, cuts: list[int]
+) -> None:
+    start = int(T0.timestamp())
+    lo, hi = start + since, start + since + span
+    # Two windows within [since, now], as the live month and 30 days are.
+    first, second = (lo + min(c, span) for c in sorted(cuts))
+    windows = [Interval(first, hi), Interval(lo, second)]
+    for counted, listed in counted_and_listed(events, lo, hi, windows):
+        assert_agree(counted, listed)
+
+
+def test_clocks_and_changes_are_counted_in_a_window_from_its_start_up_to_its_end() -> None:
+    # T1 is resolved at exactly 1,000, the start of the window [1,000, 2,000); T2 at 2,000,
+    # its end (outside); CHG-1 ends at 1,000 (in), CHG-2 at 2,000 (out), CHG-3 at 1,999
+    # (in). CHG-3 was first linked to INC-2, then to INC-1; a last event names none, so
+    # INC-1, the latest reported, stays. Both tickets are settled: their clocks are counted
+    # from the store.
+    def ticket(ticket_id: str, status: str, when: int, n: int) -> CloudEvent:
+        data = {
+            "ticket_id": ticket_id,
+            "kind": "incident",
+            "priority": "P1",
+            "status": status,
+            "responded": status != "new",
+        }
+        return event(TICKET, "web", data, when, n)
+
+    def change(
+        change_id: str, status: str, end: int, n: int, when: int | None = None, **extra: Any
+    ) -> CloudEvent:
+        data = {
+            "change_id": change_id,
+            "kind": "emergency",
+            "status": status,
+            "start": at(end - 100).isoformat(),
+            "end": at(end).isoformat(),
+            **extra,
+        }
+        return event(CHANGE, "web", data, end if when is None else when, n)
+
+    events = [
+        ticket("T1", "new", 500, 1),
+        ticket("T1", "resolved", 1_000, 2),
+        ticket("T2", "new", 1_500, 3),
+        ticket("T2", "resolved", 2_000, 4),
+        change("CHG-1", "implemented", 1_000, 5),
+        change("CHG-2", "failed", 2_000, 6),
+        change("CHG-3", "scheduled", 1_999, 7, 1_900, caused_incident="INC-2"),
+        change("CHG-3", "rolled_back", 1_999, 8, caused_incident="INC-1"),
+        change("CHG-3", "rolled_back", 1_999, 9, 2_500),
+    ]
+    start = int(T0.timestamp())
+    window = Interval(start + 1_000, start + 2_000)
+    # Asked for twice, as a month to date that began exactly 30 days ago is: counted once.
+    pairs = counted_and_listed(events, start, start + 3_000, [window, window])
+    for counted, listed in pairs:
+        assert_agree(counted, listed)
+    counted, _ = pairs[-1]
+    assert counted.tickets.clocks == ()
+    # T1's two clocks: response met, resolution (500 s against 4 h) met.
+    assert [(r.clock, r.met, r.breached) for r in counted.tickets.compliance] == [
+        ("resolution", 1, 0),
+        ("response", 1, 0),
+    ]
+    assert counted.tickets.mttr_seconds == 500
+    changes = counted.changes
+    assert (changes.total, changes.success_ratio, changes.emergency_share) == (2, 0.5, 1.0)
+    assert changes.failed_changes == ("CHG-3",)
+    assert changes.caused_incidents == (("CHG-3", "INC-1"),)
+
+
+def test_counted_inputs_refuse_a_window_they_did_not_count() -> None:
+    start = int(T0.timestamp())
+    counted = next(
+        inputs_in_batches(
+            EventStore(":memory:"),
+            CONFIG,
+            start,
+            start + 100,
+            2,
+            count_in={"web": [Interval(start, start + 100)]},
+        )
+    )
+    with pytest.raises(ValueError, match="other windows"):
+        counted["web"].clock_tally(Interval(start, start + 50))

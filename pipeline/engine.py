@@ -37,6 +37,7 @@ from sla.capacity import CapacityKey, CapacitySeries
 from sla.changes import LIFECYCLE, UNSUCCESSFUL, ChangeRecord, ChangeTally
 from sla.config import ServiceConfig, SlamonConfig
 from sla.continuity import ContinuityTest
+from sla.errors import StoreError
 from sla.inputs import (
     PROBE_LOOKBACK,
     AvailabilityEvidence,
@@ -191,7 +192,9 @@ FROM latest
 # The capacity series with samples in [$since, $now], numbered in (service, resource, host)
 # order; then their samples, unsorted. DuckDB's sort of every sample of the windows would
 # leave its high-water mark in the process for good (+67 MiB of RSS for the soak's 360,000
-# samples, docs/reliability.md); NumPy sorts four columns instead.
+# samples, docs/reliability.md); NumPy sorts the columns instead. A sample is four numbers:
+# the event ids that order samples of one series at one microsecond are read only for
+# such ties (`TIED_CAPACITY_SAMPLES`), which are rare.
 NUMBER_CAPACITY_SERIES = """
 CREATE OR REPLACE TEMP TABLE _slamon_series AS
 SELECT service, resource, host,
@@ -203,12 +206,22 @@ FROM (
 )
 """
 CAPACITY_SERIES = "SELECT service, resource, host FROM _slamon_series ORDER BY series"
-CAPACITY_SAMPLES = f"""
-SELECT s.series, epoch_us(c.time) AS time_us, {_T.format("c.time")} AS t, c.used, c.capacity,
-       c.event_id
-FROM capacity c JOIN _slamon_series s
+_NUMBERED_SAMPLES = """
+capacity c JOIN _slamon_series s
   ON c.service = s.service AND c.resource = s.resource AND c.host IS NOT DISTINCT FROM s.host
-WHERE c.time >= to_timestamp($since) AND c.time < to_timestamp($now + 1)
+"""
+_IN_WINDOW = "c.time >= to_timestamp($since) AND c.time < to_timestamp($now + 1)"
+CAPACITY_SAMPLES = f"""
+SELECT s.series, epoch_us(c.time) AS time_us, c.used, c.capacity
+FROM {_NUMBERED_SAMPLES} WHERE {_IN_WINDOW}
+"""
+# The samples at the ($tied_series, $tied_us) instants, in the order the reference lists them.
+TIED_CAPACITY_SAMPLES = f"""
+WITH tied AS (SELECT unnest($tied_series) AS series, unnest($tied_us) AS time_us)
+SELECT c.used, c.capacity
+FROM {_NUMBERED_SAMPLES} JOIN tied t ON t.series = s.series AND t.time_us = epoch_us(c.time)
+WHERE {_IN_WINDOW}
+ORDER BY s.series, epoch_us(c.time), c.event_id
 """
 FORGET_CAPACITY_SERIES = "DROP TABLE _slamon_series"
 
@@ -218,46 +231,66 @@ def capacity_series(
 ) -> Iterator[tuple[str, CapacityKey, CapacitySeries]]:
     """Each capacity series with samples in [since, now], in (service, resource, host)
     order, its samples in arrival order (by instant to the microsecond, then event id)."""
-    bounds = _with_batch({"since": since, "now": now}, services)
-    _, keys, samples, _ = store.query_together(
+    window = {"since": since, "now": now}
+    _, keys, samples = store.query_together(
         [
-            (_in_batch(NUMBER_CAPACITY_SERIES, services), bounds),
+            (_in_batch(NUMBER_CAPACITY_SERIES, services), _with_batch(window, services)),
             (CAPACITY_SERIES, None),
-            (CAPACITY_SAMPLES, {"since": since, "now": now}),
-            (FORGET_CAPACITY_SERIES, None),
+            (CAPACITY_SAMPLES, window),
         ]
     )
-    series = samples["series"].to_numpy()
-    instants = samples["time_us"].to_numpy()
-    # Stable: samples of one series at one microsecond stay in the order fixed just below.
-    order = np.lexsort((instants, series))
-    series, instants = series[order], instants[order]
-    ties = np.flatnonzero((series[1:] == series[:-1]) & (instants[1:] == instants[:-1]))
-    if len(ties):
-        order = _ties_by_event_id(order, ties, samples["event_id"])
-    columns = CapacitySeries(
-        samples["t"].to_numpy()[order],
-        samples["used"].to_numpy()[order],
-        samples["capacity"].to_numpy()[order],
-    )
+    try:
+        series = samples["series"].to_numpy()
+        instants = samples["time_us"].to_numpy()
+        # Stable: samples of one series at one microsecond keep an order, fixed just below.
+        order = np.lexsort((instants, series))
+        series, instants = series[order], instants[order]
+        used = samples["used"].to_numpy()[order]
+        capacity = samples["capacity"].to_numpy()[order]
+        del samples, order
+        tied = _tied_rows(series, instants)
+        if len(tied):
+            used[tied], capacity[tied] = _tied_values(store, window, series[tied], instants[tied])
+    finally:
+        store.query_together([(FORGET_CAPACITY_SERIES, None)])
+    # Whole seconds, rounded down like sla.inputs.epoch_seconds.
+    columns = CapacitySeries(instants // 1_000_000, used, capacity)
     counts = np.bincount(series, minlength=keys.height)
     slices = itertools.pairwise([0, *np.cumsum(counts).tolist()])
     for (service, resource, host), (first, end) in zip(keys.iter_rows(), slices, strict=True):
         yield service, (resource, host), columns.take(slice(first, end))
 
 
-def _ties_by_event_id(
-    order: NDArray[np.intp], ties: NDArray[np.intp], event_ids: pl.Series
-) -> NDArray[np.intp]:
-    """`order` with each run of samples of one series at one microsecond sorted by event id."""
-    order = order.copy()
-    # A tie at i joins rows i and i + 1; consecutive ties make one run.
-    starts = ties[np.insert(np.diff(ties) != 1, 0, True)]
-    ends = ties[np.append(np.diff(ties) != 1, True)] + 2
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        rows = order[start:end].tolist()
-        order[start:end] = sorted(rows, key=lambda row: event_ids[row])
-    return order
+def _tied_rows(series: NDArray[np.int64], instants: NDArray[np.int64]) -> NDArray[np.intp]:
+    """The rows (sorted by series and instant) that share both with a neighbour."""
+    tie = (series[1:] == series[:-1]) & (instants[1:] == instants[:-1])
+    in_tie = np.zeros(len(series), dtype=np.bool_)
+    in_tie[1:] |= tie
+    in_tie[:-1] |= tie
+    return np.flatnonzero(in_tie)
+
+
+def _tied_values(
+    store: EventStore,
+    window: dict[str, int],
+    tied_series: NDArray[np.int64],
+    tied_us: NDArray[np.int64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """`used` and `capacity` of the tied rows (their series and instants, sorted), each tie
+    in event id order as the reference lists it.
+
+    Samples of a tie differ only in their values, so reading those again in that order
+    puts each where it belongs, with no id held for the other rows.
+    """
+    first = np.r_[True, (tied_series[1:] != tied_series[:-1]) | (tied_us[1:] != tied_us[:-1])]
+    keys = {"tied_series": tied_series[first].tolist(), "tied_us": tied_us[first].tolist()}
+    ordered = store.query(TIED_CAPACITY_SAMPLES, window | keys)
+    if ordered.height != len(tied_series):
+        raise StoreError(
+            f"capacity samples changed while read: {ordered.height} tied, "
+            f"{len(tied_series)} expected"
+        )
+    return ordered["used"].to_numpy(), ordered["capacity"].to_numpy()
 
 
 LATEST_CONTINUITY_TESTS = f"""

@@ -190,22 +190,21 @@ FROM latest
 
 
 # The capacity series with samples in [$since, $now], numbered in (service, resource, host)
-# order; then their samples, unsorted. DuckDB's sort of every sample of the windows would
-# leave its high-water mark in the process for good (+67 MiB of RSS for the soak's 360,000
-# samples, docs/reliability.md); NumPy sorts the columns instead. A sample is four numbers:
-# the event ids that order samples of one series at one microsecond are read only for
-# such ties (`TIED_CAPACITY_SAMPLES`), which are rare.
+# order, with their number of samples; then their samples, unsorted, a range of series at
+# a time. DuckDB's sort of every sample of the windows would leave its high-water mark in
+# the process for good (+67 MiB of RSS for the soak's 360,000 samples,
+# docs/reliability.md); NumPy sorts the columns instead. A sample is four numbers: the
+# event ids that order samples of one series at one microsecond are read only for such
+# ties (`TIED_CAPACITY_SAMPLES`), which are rare.
 NUMBER_CAPACITY_SERIES = """
 CREATE OR REPLACE TEMP TABLE _slamon_series AS
-SELECT service, resource, host,
+SELECT service, resource, host, count(*) AS samples,
        row_number() OVER (ORDER BY service, resource, host) - 1 AS series
-FROM (
-    SELECT DISTINCT service, resource, host FROM capacity
-    WHERE time >= to_timestamp($since) AND time < to_timestamp($now + 1)
-      AND /*in batch: service*/
-)
+FROM capacity
+WHERE time >= to_timestamp($since) AND time < to_timestamp($now + 1) AND /*in batch: service*/
+GROUP BY service, resource, host
 """
-CAPACITY_SERIES = "SELECT service, resource, host FROM _slamon_series ORDER BY series"
+CAPACITY_SERIES = "SELECT service, resource, host, samples FROM _slamon_series ORDER BY series"
 _NUMBERED_SAMPLES = """
 capacity c JOIN _slamon_series s
   ON c.service = s.service AND c.resource = s.resource AND c.host IS NOT DISTINCT FROM s.host
@@ -213,7 +212,7 @@ capacity c JOIN _slamon_series s
 _IN_WINDOW = "c.time >= to_timestamp($since) AND c.time < to_timestamp($now + 1)"
 CAPACITY_SAMPLES = f"""
 SELECT s.series, epoch_us(c.time) AS time_us, c.used, c.capacity
-FROM {_NUMBERED_SAMPLES} WHERE {_IN_WINDOW}
+FROM {_NUMBERED_SAMPLES} WHERE {_IN_WINDOW} AND s.series BETWEEN $first AND $last
 """
 # The samples at the ($tied_series, $tied_us) instants, in the order the reference lists them.
 TIED_CAPACITY_SAMPLES = f"""
@@ -225,40 +224,84 @@ ORDER BY s.series, epoch_us(c.time), c.event_id
 """
 FORGET_CAPACITY_SERIES = "DROP TABLE _slamon_series"
 
+# Samples read at a time. Reading costs about 100 bytes a sample on top of the 24 a
+# series keeps (DuckDB's result, its Arrow copy, the sort): a bounded chunk keeps that
+# part of a computation's memory flat however many samples the windows hold.
+CAPACITY_CHUNK_SAMPLES = 100_000
+
 
 def capacity_series(
-    store: EventStore, since: int, now: int, services: Sequence[str] | None = None
+    store: EventStore,
+    since: int,
+    now: int,
+    services: Sequence[str] | None = None,
+    chunk_samples: int = CAPACITY_CHUNK_SAMPLES,
 ) -> Iterator[tuple[str, CapacityKey, CapacitySeries]]:
     """Each capacity series with samples in [since, now], in (service, resource, host)
-    order, its samples in arrival order (by instant to the microsecond, then event id)."""
+    order, its samples in arrival order (by instant to the microsecond, then event id);
+    read `chunk_samples` at a time, give or take a series."""
     window = {"since": since, "now": now}
-    _, keys, samples = store.query_together(
+    _, keys = store.query_together(
         [
             (_in_batch(NUMBER_CAPACITY_SERIES, services), _with_batch(window, services)),
             (CAPACITY_SERIES, None),
-            (CAPACITY_SAMPLES, window),
         ]
     )
+    found = []
     try:
-        series = samples["series"].to_numpy()
-        instants = samples["time_us"].to_numpy()
-        # Stable: samples of one series at one microsecond keep an order, fixed just below.
-        order = np.lexsort((instants, series))
-        series, instants = series[order], instants[order]
-        used = samples["used"].to_numpy()[order]
-        capacity = samples["capacity"].to_numpy()[order]
-        del samples, order
-        tied = _tied_rows(series, instants)
-        if len(tied):
-            used[tied], capacity[tied] = _tied_values(store, window, series[tied], instants[tied])
+        counts = keys["samples"].to_numpy()
+        for first, last in _chunks(counts, chunk_samples):
+            columns = _chunk_samples(
+                store, window, first, last, int(counts[first : last + 1].sum())
+            )
+            ends = np.cumsum(counts[first : last + 1]).tolist()
+            rows = keys.slice(first, last + 1 - first).iter_rows()
+            for (service, resource, host, _), (start, end) in zip(
+                rows, itertools.pairwise([0, *ends]), strict=True
+            ):
+                found.append((service, (resource, host), columns.take(slice(start, end))))
     finally:
         store.query_together([(FORGET_CAPACITY_SERIES, None)])
+    yield from found
+
+
+def _chunks(counts: NDArray[np.int64], budget: int) -> list[tuple[int, int]]:
+    """Consecutive ranges [first, last] of series with at most `budget` samples in all; a
+    series with more has a range of its own."""
+    ranges = []
+    first = total = 0
+    for series, samples in enumerate(counts.tolist()):
+        if total and total + samples > budget:
+            ranges.append((first, series - 1))
+            first, total = series, 0
+        total += samples
+    if len(counts):
+        ranges.append((first, len(counts) - 1))
+    return ranges
+
+
+def _chunk_samples(
+    store: EventStore, window: dict[str, int], first: int, last: int, expected: int
+) -> CapacitySeries:
+    """The samples of series `first` to `last`, by series, then in arrival order."""
+    samples = store.query(CAPACITY_SAMPLES, window | {"first": first, "last": last})
+    if samples.height != expected:
+        raise StoreError(
+            f"capacity samples changed while read: {samples.height} read, {expected} counted"
+        )
+    series = samples["series"].to_numpy()
+    instants = samples["time_us"].to_numpy()
+    # Stable: samples of one series at one microsecond keep an order, fixed just below.
+    order = np.lexsort((instants, series))
+    series, instants = series[order], instants[order]
+    used = samples["used"].to_numpy()[order]
+    capacity = samples["capacity"].to_numpy()[order]
+    del samples, order
+    tied = _tied_rows(series, instants)
+    if len(tied):
+        used[tied], capacity[tied] = _tied_values(store, window, series[tied], instants[tied])
     # Whole seconds, rounded down like sla.inputs.epoch_seconds.
-    columns = CapacitySeries(instants // 1_000_000, used, capacity)
-    counts = np.bincount(series, minlength=keys.height)
-    slices = itertools.pairwise([0, *np.cumsum(counts).tolist()])
-    for (service, resource, host), (first, end) in zip(keys.iter_rows(), slices, strict=True):
-        yield service, (resource, host), columns.take(slice(first, end))
+    return CapacitySeries(instants // 1_000_000, used, capacity)
 
 
 def _tied_rows(series: NDArray[np.int64], instants: NDArray[np.int64]) -> NDArray[np.intp]:

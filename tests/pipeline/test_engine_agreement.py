@@ -10,7 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.engine import inputs_from_store, inputs_in_batches, services_with_inputs
+from pipeline.engine import (
+    capacity_series,
+    inputs_from_store,
+    inputs_in_batches,
+    services_with_inputs,
+)
 from pipeline.store import EventStore
 from sla.calendar import Calendars
 from sla.config import SlamonConfig
@@ -452,3 +457,40 @@ def test_counted_inputs_refuse_a_window_they_did_not_count() -> None:
     )
     with pytest.raises(ValueError, match="other windows"):
         counted["web"].clock_tally(Interval(start, start + 50))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    samples=st.lists(
+        st.tuples(
+            st.sampled_from(SERVICES),
+            st.sampled_from(["cpu", "disk"]),
+            st.sampled_from([None, "h1"]),
+            # Quarter seconds from a handful: samples of one series at one instant are common.
+            st.integers(0, 8).map(lambda q: q / 4),
+            st.floats(0, 100),
+        ),
+        max_size=40,
+    ),
+    chunk=st.integers(1, 12),
+)
+def test_capacity_read_a_few_series_at_a_time_equals_it_read_at_once(
+    samples: list[tuple[str, str, str | None, float, float]], chunk: int
+) -> None:
+    events = [
+        event(
+            CAPACITY,
+            service,
+            {"resource": resource, "host": host, "used": used, "capacity": 100.0, "unit": "%"},
+            when,
+            n,
+        )
+        for n, (service, resource, host, when, used) in enumerate(samples)
+    ]
+    start = int(T0.timestamp())
+    with EventStore(":memory:") as store:
+        store.write_batch(events)
+        at_once = list(capacity_series(store, start, start + 60, chunk_samples=10**9))
+        chunked = list(capacity_series(store, start, start + 60, chunk_samples=chunk))
+    assert chunked == at_once
+    assert sum(len(series) for *_, series in chunked) == len(samples)

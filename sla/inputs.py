@@ -89,15 +89,15 @@ class ServiceInputs:
     """The clocks of every ticket known at now, as of now, but for those stopped before
     since: they fall in no window within [since, now] (`sla.tickets.in_window`); and but
     for those `counted_clocks` counts."""
-    counted_clocks: dict[Interval, ClockTally] = field(default_factory=dict)
+    counted_clocks: dict[Interval, ClockTally] | None = None
     """Per window, the stopped clocks of settled tickets in it, counted instead of listed
-    (the live figures); empty when every clock is listed."""
+    (the live figures); None when every clock is listed."""
     counted_changes: dict[Interval, ChangeTally] | None = None
     """Per window, the changes that ended in it, counted; None when `changes` lists them."""
 
     def clock_tally(self, window: Interval) -> ClockTally:
         """The clocks counted for `window` (none when every clock is listed)."""
-        if not self.counted_clocks:
+        if self.counted_clocks is None:
             return ClockTally()
         return _counted_for(self.counted_clocks, window)
 
@@ -116,7 +116,7 @@ class OtherEvidence:
     continuity: list[ContinuityTest] = field(default_factory=list)
     changes: list[ChangeRecord] = field(default_factory=list)
     ticket_clocks: list[TicketClock] = field(default_factory=list)
-    counted_clocks: dict[Interval, ClockTally] = field(default_factory=dict)
+    counted_clocks: dict[Interval, ClockTally] | None = None
     counted_changes: dict[Interval, ChangeTally] | None = None
 
 

@@ -241,27 +241,29 @@ def capacity_series(
     order, its samples in arrival order (by instant to the microsecond, then event id);
     read `chunk_samples` at a time, give or take a series."""
     window = {"since": since, "now": now}
-    _, keys = store.query_together(
-        [
-            (_in_batch(NUMBER_CAPACITY_SERIES, services), _with_batch(window, services)),
-            (CAPACITY_SERIES, None),
-        ]
-    )
     found = []
-    try:
-        counts = keys["samples"].to_numpy()
-        for first, last in _chunks(counts, chunk_samples):
-            columns = _chunk_samples(
-                store, window, first, last, int(counts[first : last + 1].sum())
-            )
-            ends = np.cumsum(counts[first : last + 1]).tolist()
-            rows = keys.slice(first, last + 1 - first).iter_rows()
-            for (service, resource, host, _), (start, end) in zip(
-                rows, itertools.pairwise([0, *ends]), strict=True
-            ):
-                found.append((service, (resource, host), columns.take(slice(start, end))))
-    finally:
-        store.query_together([(FORGET_CAPACITY_SERIES, None)])
+    # Held throughout: another thread computing figures on this store (a monthly pack)
+    # would replace or drop the numbered series between the chunks.
+    with store.held():
+        _, keys = store.query_together(
+            [
+                (_in_batch(NUMBER_CAPACITY_SERIES, services), _with_batch(window, services)),
+                (CAPACITY_SERIES, None),
+            ]
+        )
+        try:
+            counts = keys["samples"].to_numpy()
+            for first, last in _chunks(counts, chunk_samples):
+                expected = int(counts[first : last + 1].sum())
+                columns = _chunk_samples(store, window, first, last, expected)
+                ends = np.cumsum(counts[first : last + 1]).tolist()
+                rows = keys.slice(first, last + 1 - first).iter_rows()
+                for (service, resource, host, _), (start, end) in zip(
+                    rows, itertools.pairwise([0, *ends]), strict=True
+                ):
+                    found.append((service, (resource, host), columns.take(slice(start, end))))
+        finally:
+            store.query_together([(FORGET_CAPACITY_SERIES, None)])
     yield from found
 
 

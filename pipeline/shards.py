@@ -165,7 +165,7 @@ class ShardUnion(EventStore):
             raise StoreError(f"{directory}: no shard stores (partition-NNN.duckdb) there")
         self.path = str(directory)
         self.read_only = True
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._table_schemas = {}
         connection = duckdb.connect(":memory:")
         try:

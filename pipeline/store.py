@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from operator import attrgetter
@@ -195,7 +195,8 @@ class EventStore:
                     "slamon pipeline?): stop it, or work on a copy of the file"
                 ) from exc
             raise StoreError(f"cannot open the event store {self.path}: {exc}") from exc
-        self._lock = threading.Lock()
+        # Reentrant: `held` keeps it across the calls of a block.
+        self._lock = threading.RLock()
         self._island_tails = IslandTails()
         try:
             # Date functions in readers' SQL (date_trunc, ...) then work in UTC on every host.
@@ -404,6 +405,16 @@ class EventStore:
         return self._run(
             "a query", lambda con: [_frame(con, sql, params) for sql, params in queries]
         )
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Keep every other thread's statements, writes included, out until the block ends.
+
+        The block's queries then see one state of the store, and may share a temporary
+        table that another thread's computation would otherwise replace or drop.
+        """
+        with self._lock:
+            yield
 
     def close(self) -> None:
         """Close the database; later calls raise `StoreError`."""

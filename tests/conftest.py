@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -308,6 +309,30 @@ def scrape_fixture() -> Callable[[str], dict[str, float]]:
 def wait_for_fixture() -> Callable[..., Any]:
     """The wait_for() helper."""
     return wait_for
+
+
+def in_threads(work: Callable[[], object], threads: int) -> list[BaseException]:
+    """Run `work` in `threads` threads at once; what they raised, if anything."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # reported to the test, which asserts on it
+            errors.append(exc)
+
+    started = [threading.Thread(target=run) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    return errors
+
+
+@pytest.fixture(name="in_threads")
+def in_threads_fixture() -> Callable[[Callable[[], object], int], list[BaseException]]:
+    """The in_threads() helper."""
+    return in_threads
 
 
 @dataclass(frozen=True)

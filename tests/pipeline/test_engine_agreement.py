@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -497,7 +497,9 @@ def test_capacity_read_a_few_series_at_a_time_equals_it_read_at_once(
     assert sum(len(series) for *_, series in chunked) == len(samples)
 
 
-def test_capacity_read_from_two_threads_at_once_is_read_right_in_both() -> None:
+def test_capacity_read_from_two_threads_at_once_is_read_right_in_both(
+    in_threads: Callable[[Callable[[], object], int], list[BaseException]],
+) -> None:
     # The pipeline's live figures and a monthly pack compute on one store from two threads;
     # each numbers the series in a temporary table that the other must not replace or drop
     # between its chunks.
@@ -517,20 +519,11 @@ def test_capacity_read_from_two_threads_at_once_is_read_right_in_both() -> None:
     with EventStore(":memory:") as store:
         store.write_batch(events)
         expected = list(capacity_series(store, start, start + 60))
-        failures: list[BaseException] = []
 
         def read_repeatedly() -> None:
-            try:
-                for _ in range(30):
-                    assert list(capacity_series(store, start, start + 60, chunk_samples=2)) == (
-                        expected
-                    )
-            except BaseException as exc:
-                failures.append(exc)
+            for _ in range(30):
+                chunked = list(capacity_series(store, start, start + 60, chunk_samples=2))
+                assert chunked == expected
 
-        threads = [threading.Thread(target=read_repeatedly) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        failures = in_threads(read_repeatedly, 2)
     assert not failures, failures[0]

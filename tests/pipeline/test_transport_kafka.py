@@ -89,24 +89,14 @@ def test_records_land_in_the_partition_the_transport_names_for_their_key(
 
 
 def test_ensure_topics_is_idempotent_and_tolerates_races(
-    transport: Transport, unique_name: str
+    transport: Transport,
+    unique_name: str,
+    in_threads: Callable[[Callable[[], object], int], list[BaseException]],
 ) -> None:
     topics = [f"{unique_name}.availability", f"{unique_name}.dlq"]
     transport.ensure_topics(topics)
     transport.ensure_topics(topics)
-    errors: list[BaseException] = []
-
-    def create() -> None:
-        try:
-            transport.ensure_topics([*topics, f"{unique_name}.tickets"])
-        except BaseException as exc:
-            errors.append(exc)
-
-    racers = [threading.Thread(target=create) for _ in range(3)]
-    for racer in racers:
-        racer.start()
-    for racer in racers:
-        racer.join()
+    errors = in_threads(lambda: transport.ensure_topics([*topics, f"{unique_name}.tickets"]), 3)
     assert errors == []
 
     producer = transport.producer()

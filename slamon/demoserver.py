@@ -63,11 +63,16 @@ class _DemoHandler(BaseHTTPRequestHandler):
         if answer.delay_s:
             time.sleep(answer.delay_s)
         body = json.dumps({"status": "ok" if answer.status < 400 else "failing"}).encode()
-        self.send_response(answer.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except ConnectionError:
+            # A probe whose timeout is shorter than the slow answer has hung up, as meant:
+            # there is no one to answer, and no traceback to print over the demo's output.
+            self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:
         """Stay quiet: the demo prints its own progress."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +63,23 @@ def test_serves_the_schedule_over_http(server: DemoServer, clock: _Clock) -> Non
         assert client.get(server.url("/payments/health")).status_code == 200
         assert client.get(server.url("/checkout/health")).json() == {"status": "ok"}
         assert client.get(server.url("/unknown")).status_code == 404
+
+
+def test_a_probe_that_gives_up_on_a_slow_answer_prints_nothing(
+    clock: _Clock, capfd: pytest.CaptureFixture[str]
+) -> None:
+    clock.now = CYCLE_START + 300  # search is slow
+    with DemoServer(clock=clock, slow_delay_s=0.3) as server, socket.socket() as probe:
+        probe.connect(("127.0.0.1", server.http_port))
+        probe.sendall(b"GET /search/health HTTP/1.1\r\nHost: demo\r\n\r\n")
+        # Hang up with a reset, as a timed-out client's socket does, before the answer.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        probe.close()
+        time.sleep(0.6)
+        # Still serving.
+        with httpx.Client(trust_env=False) as client:
+            assert client.get(server.url("/checkout/health")).status_code == 200
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_tcp_listener_accepts(server: DemoServer) -> None:

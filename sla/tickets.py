@@ -218,12 +218,7 @@ def in_window(clocks: Iterable[TicketClock], window: Interval) -> list[TicketClo
 def compliance(clocks: Iterable[TicketClock], window: Interval) -> list[ComplianceRow]:
     """Met / (met + breached) per kind x priority x clock of the clocks in ``window``; clocks
     without a goal are left out."""
-    return compliance_of(in_window(clocks, window))
-
-
-def compliance_of(clocks_in_window: Iterable[TicketClock]) -> list[ComplianceRow]:
-    """`compliance` of clocks already filtered with `in_window`."""
-    return ClockTally.of(clocks_in_window).compliance()
+    return ClockTally.of(in_window(clocks, window)).compliance()
 
 
 def at_risk(clocks: Iterable[TicketClock], share: float = 0.75) -> list[TicketClock]:

@@ -36,6 +36,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.migrations import TABLE_OF_TYPE, migrate
 from pipeline.probe_islands import rebuild_probe_islands, service_batches
+from pipeline.settled_tickets import REBUILD_TICKET_SIGNATURES
 
 SOURCE = "bench"
 CHECKS = ("http", "tcp")
@@ -612,6 +613,7 @@ def _islands_step(spec: MonthSpec) -> Callable[[duckdb.DuckDBPyConnection], None
 def _tickets(con: duckdb.DuckDBPyConnection, month: Month) -> None:
     for rows in month.tickets():
         _load(con, "tickets", rows)
+    con.execute(REBUILD_TICKET_SIGNATURES)
 
 
 def _probes_step(

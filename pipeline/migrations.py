@@ -37,7 +37,10 @@ probe results: see `pipeline.probe_islands`.
 
 ``settled_tickets`` and ``settled_clocks`` (since version 4) keep the clocks of tickets
 whose every clock has stopped, for the engine to read instead of recomputing them: see
-`pipeline.settled_tickets`.
+`pipeline.settled_tickets`. ``ticket_signatures`` (since version 6) holds the number of
+updates of every stored ticket and the last one's instant, maintained with every batch of
+ticket events, so that the engine need not group all ticket events to find the settled
+tickets still current.
 
 Typed tables keep every event, including the several events of one outage (its start, then
 its end); the view ``outages_latest`` holds the latest event per (service, outage_id) by
@@ -51,7 +54,11 @@ from dataclasses import dataclass
 import duckdb
 
 from pipeline.probe_islands import CREATE_PROBE_ISLANDS, REBUILD_PROBE_ISLANDS
-from pipeline.settled_tickets import CREATE_SETTLED_TICKETS
+from pipeline.settled_tickets import (
+    CREATE_SETTLED_TICKETS,
+    CREATE_TICKET_SIGNATURES,
+    REBUILD_TICKET_SIGNATURES,
+)
 from sla.errors import StoreError
 
 TABLE_OF_TYPE: dict[str, str] = {
@@ -165,6 +172,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "probe islands", CREATE_PROBE_ISLANDS + REBUILD_PROBE_ISLANDS),
     Migration(4, "settled ticket clocks", CREATE_SETTLED_TICKETS),
     Migration(5, "events ledger without its primary-key index, in time order", _V5),
+    Migration(6, "ticket signatures", CREATE_TICKET_SIGNATURES + REBUILD_TICKET_SIGNATURES),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -12,9 +12,13 @@ recomputes only the tickets still open or changed since, not every ticket ever s
 ``settled_clocks(service, ticket_id, <the fields of sla.tickets.TicketClock>)``
     its clocks, one row per clock and cycle.
 
-A ticket's stored clocks stand for it as of `now` when its updates known at `now` have
-the same signature (updates only ever add rows: an event after `now`, a late one or a new
-one changes the count or the last instant) and the fingerprint matches the configuration.
+and, kept up to date by every write of ticket events, the signature of every stored ticket:
+
+``ticket_signatures(service, ticket_id, updates, last_us)``
+
+A ticket's stored clocks stand for it as of `now` when none of its updates is after `now`
+and its signature is the stored one (updates only ever add rows: a late event or a new one
+changes the count or the last instant), and the fingerprint matches the configuration.
 Everything else is recomputed with `sla.tickets.ticket_clocks_frame` and, on a writable
 store, the tickets found settled are kept for the next computation. The long-running
 pipeline computes its figures every few seconds, so its store always holds the settled
@@ -56,22 +60,47 @@ CREATE TABLE settled_clocks (
 );
 """
 
-# The signature of every ticket of the asked services as known at $now, and whether the
-# store holds its clocks for exactly those updates under the service's current policy
-# (`fresh`). A temporary table: the stored clocks and the stale updates both read it, and
-# the tickets table is grouped once, not once per query.
+# The signature of every stored ticket (how many updates, the last one's instant), kept up
+# to date as events are stored (`UPDATE_TICKET_SIGNATURES`): a computation joins this
+# table instead of grouping every ticket event it has.
+CREATE_TICKET_SIGNATURES = """
+CREATE TABLE ticket_signatures (
+    service VARCHAR NOT NULL, ticket_id VARCHAR NOT NULL,
+    updates BIGINT NOT NULL, last_us BIGINT NOT NULL
+);
+"""
+
+REBUILD_TICKET_SIGNATURES = """
+DELETE FROM ticket_signatures;
+INSERT INTO ticket_signatures
+SELECT service, ticket_id, count(*), max(epoch_us(time)) FROM tickets GROUP BY ALL;
+"""
+
+# Adds the signatures of the new rows of `tickets` registered as `_slamon_typed`.
+UPDATE_TICKET_SIGNATURES = """
+MERGE INTO ticket_signatures s
+USING (
+    SELECT service, ticket_id, count(*) AS updates, max(epoch_us(time)) AS last_us
+    FROM _slamon_typed GROUP BY ALL
+) b ON s.service = b.service AND s.ticket_id = b.ticket_id
+WHEN MATCHED THEN
+    UPDATE SET updates = s.updates + b.updates, last_us = greatest(s.last_us, b.last_us)
+WHEN NOT MATCHED THEN INSERT VALUES (b.service, b.ticket_id, b.updates, b.last_us)
+"""
+
+# Every ticket of the asked services, and whether the store holds its clocks for exactly
+# the updates known at $now under the service's current policy (`fresh`). A ticket with an
+# update after $now is never fresh: its signature as of $now is not the stored one, so it
+# is recomputed from its updates up to $now. A temporary table: the stored clocks and the
+# stale updates both read it.
 KNOWN_TICKETS = """
 CREATE OR REPLACE TEMP TABLE _slamon_known AS
 WITH policy AS (
     SELECT unnest($services) AS service, unnest($policies) AS policy
-), known AS (
-    SELECT service, ticket_id, count(*) AS updates, max(epoch_us(time)) AS last_us
-    FROM tickets
-    WHERE time < to_timestamp($now + 1) AND service IN (SELECT service FROM policy)
-    GROUP BY service, ticket_id
 )
-SELECT k.service, k.ticket_id, s.ticket_id IS NOT NULL AS fresh
-FROM known k JOIN policy p USING (service) LEFT JOIN settled_tickets s
+SELECT k.service, k.ticket_id,
+       k.last_us < ($now::BIGINT + 1) * 1000000 AND s.ticket_id IS NOT NULL AS fresh
+FROM ticket_signatures k JOIN policy p USING (service) LEFT JOIN settled_tickets s
   ON s.service = k.service AND s.ticket_id = k.ticket_id AND s.updates = k.updates
  AND s.last_us = k.last_us AND s.policy = p.policy
 """

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from pipeline.migrations import EVENT_COLUMNS, LATEST_VERSION, TABLE_OF_TYPE, migrate
 from pipeline.migrations import current_version as schema_version_of
 from pipeline.probe_islands import IslandTails, rebuild_probe_islands
-from pipeline.settled_tickets import replace_settled
+from pipeline.settled_tickets import UPDATE_TICKET_SIGNATURES, replace_settled
 from sla.errors import StoreError, StoreInUseError
 from sla.events import CloudEvent
 
@@ -345,6 +345,8 @@ class EventStore:
                     con.execute(f'INSERT INTO "{table}" SELECT * FROM _slamon_typed')
                     if table == "probes":
                         self._island_tails.update(con, fresh)
+                    elif table == "tickets":
+                        con.execute(UPDATE_TICKET_SIGNATURES)
             con.commit()
         except BaseException:
             # The tails may say what the rollback undid.

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.engine import inputs_from_store
-from pipeline.settled_tickets import policy_fingerprint
+from pipeline.settled_tickets import REBUILD_TICKET_SIGNATURES, policy_fingerprint
 from pipeline.store import EventStore
 from sla.config import CalendarConfig, SlamonConfig, TicketPolicy
 from sla.events import TICKET, CloudEvent, new_event
@@ -203,3 +205,60 @@ def test_the_fingerprint_follows_what_the_clocks_depend_on() -> None:
     assert policy_fingerprint(stricter, office) != base
     # The at-risk share reads clocks; it does not change them.
     assert policy_fingerprint(policy.model_copy(update={"at_risk": 0.5}), office) == base
+
+
+SIGNATURES = "SELECT * FROM ticket_signatures ORDER BY service, ticket_id"
+
+
+# Events of three tickets at random instants (several in one second), stored in batches in
+# any order, some of them again.
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["A", "B", "C"]), st.integers(0, 3 * HOUR * 1_000_000)),
+        min_size=1,
+        max_size=30,
+        unique_by=lambda update: update[1],
+    ),
+    st.data(),
+)
+def test_the_signatures_kept_as_events_arrive_equal_a_rebuild(
+    updates: list[tuple[str, int]], data: st.DataObject
+) -> None:
+    events = [
+        new_event(
+            TICKET,
+            "web",
+            {"ticket_id": ticket_id, "kind": "incident", "priority": "P1", "status": "open"},
+            source="itsm",
+            time=T0 + timedelta(microseconds=us),
+            id=f"{ticket_id}-{us}",
+        )
+        for ticket_id, us in updates
+    ]
+    batches = data.draw(st.lists(st.lists(st.sampled_from(events), max_size=8), max_size=6))
+    with EventStore(":memory:") as store:
+        for batch in [*batches, events]:
+            store.write_batch(batch)
+        kept = stored(store, SIGNATURES)
+        store.query(REBUILD_TICKET_SIGNATURES)
+        assert kept == stored(store, SIGNATURES)
+    last = {ticket_id: max(us for t, us in updates if t == ticket_id) for ticket_id, _ in updates}
+    assert [(ticket_id, updates_, last_us) for _, ticket_id, updates_, last_us in kept] == [
+        (
+            ticket_id,
+            sum(t == ticket_id for t, _ in updates),
+            int(T0.timestamp()) * 1_000_000 + last[ticket_id],
+        )
+        for ticket_id in sorted(last)
+    ]
+
+
+def test_a_ticket_updated_after_now_is_recomputed_as_of_now(
+    store: EventStore, compute: Compute
+) -> None:
+    compute()
+    tamper(store)
+    # T1 reopened at 9 h: as of 8 h its kept clocks still hold, but not the signature.
+    store.write_batch([ticket("T1", "in_progress", 9, 4)])
+    assert elapsed(compute(hours=8))["T1", "resolution"] == 3 * HOUR

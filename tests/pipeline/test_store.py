@@ -331,6 +331,20 @@ def test_a_version_1_store_gains_the_certificate_expiry_of_probes(tmp_path: Path
     assert rows == [("old", None), ("probe-checkout-2", None), ("new", expires)]
 
 
+def test_a_version_5_store_gains_the_signatures_of_its_tickets(tmp_path: Path) -> None:
+    path = tmp_path / "v5.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        assert migrate(connection, MIGRATIONS[:5]) == 5
+        connection.executemany(
+            "INSERT INTO tickets (event_id, service, time, ticket_id) VALUES (?, 'web', ?, 'T1')",
+            [["t1", T0], ["t2", T0 + timedelta(seconds=90)]],
+        )
+    with EventStore(path) as store:
+        assert store.schema_version == LATEST_VERSION >= 6
+        signatures = store.query("SELECT * FROM ticket_signatures").rows()
+    assert signatures == [("web", "T1", 2, int(T0.timestamp() + 90) * 1_000_000)]
+
+
 # More than one DuckDB row group (122,880 rows): old events then sit in row groups that the
 # time ranges of later batches skip.
 MANY = 130_000

@@ -306,14 +306,21 @@ def test_an_empty_batch_writes_nothing(store: EventStore) -> None:
     assert store.counts_by_type() == {}
 
 
-def test_a_version_1_store_gains_the_certificate_expiry_of_probes(tmp_path: Path) -> None:
-    path = tmp_path / "v1.duckdb"
+def store_at_version(path: Path, version: int, sql: str, rows: list[list[Any]]) -> Path:
+    """A store file migrated up to `version` only, with `rows` inserted by `sql`."""
     with duckdb.connect(str(path)) as connection:
-        assert migrate(connection, MIGRATIONS[:1]) == 1
-        connection.execute(
-            "INSERT INTO probes VALUES ('old', 'checkout', ?, 'health', true, 12.0, 200, NULL)",
-            [T0],
-        )
+        assert migrate(connection, MIGRATIONS[:version]) == version
+        connection.executemany(sql, rows)
+    return path
+
+
+def test_a_version_1_store_gains_the_certificate_expiry_of_probes(tmp_path: Path) -> None:
+    path = store_at_version(
+        tmp_path / "v1.duckdb",
+        1,
+        "INSERT INTO probes VALUES ('old', 'checkout', ?, 'health', true, 12.0, 200, NULL)",
+        [[T0]],
+    )
     expires = datetime(2026, 6, 1, tzinfo=UTC)
     https = new_event(
         "slamon.probe.v1",
@@ -332,13 +339,12 @@ def test_a_version_1_store_gains_the_certificate_expiry_of_probes(tmp_path: Path
 
 
 def test_a_version_5_store_gains_the_signatures_of_its_tickets(tmp_path: Path) -> None:
-    path = tmp_path / "v5.duckdb"
-    with duckdb.connect(str(path)) as connection:
-        assert migrate(connection, MIGRATIONS[:5]) == 5
-        connection.executemany(
-            "INSERT INTO tickets (event_id, service, time, ticket_id) VALUES (?, 'web', ?, 'T1')",
-            [["t1", T0], ["t2", T0 + timedelta(seconds=90)]],
-        )
+    path = store_at_version(
+        tmp_path / "v5.duckdb",
+        5,
+        "INSERT INTO tickets (event_id, service, time, ticket_id) VALUES (?, 'web', ?, 'T1')",
+        [["t1", T0], ["t2", T0 + timedelta(seconds=90)]],
+    )
     with EventStore(path) as store:
         assert store.schema_version == LATEST_VERSION >= 6
         signatures = store.query("SELECT * FROM ticket_signatures").rows()

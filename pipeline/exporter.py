@@ -362,6 +362,18 @@ class PipelineMetrics:
             "Unix time of the last stored batch.",
             registry=registry,
         )
+        self.store_memory = Gauge(
+            "slamon_store_memory_bytes",
+            "DuckDB memory in use by the event store: table cache, rows not yet "
+            "checkpointed, queries.",
+            registry=registry,
+        )
+        self.store_memory_limit = Gauge(
+            "slamon_store_memory_limit_bytes",
+            "The memory DuckDB may use for the event store (store.memory_limit_mib, "
+            "per open shard when sharded).",
+            registry=registry,
+        )
         registry.register(IngestedCollector(ingested))
 
 

@@ -134,6 +134,10 @@ class ShardedStore:
             total.update(store.counts_by_type())
         return dict(total)
 
+    def memory_bytes(self) -> int:
+        """DuckDB's memory in use across the open shards."""
+        return sum(store.memory_bytes() for store in self.stores().values())
+
     def close(self) -> None:
         """Close every open shard."""
         with self._lock:

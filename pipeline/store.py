@@ -395,6 +395,16 @@ class EventStore:
         )
         return {str(type_): int(count) for type_, count in rows}
 
+    def memory_bytes(self) -> int:
+        """DuckDB's memory in use here: table cache, rows not yet checkpointed, queries."""
+        ((used,),) = self._run(
+            "reading DuckDB's memory",
+            lambda con: con.execute(
+                "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
+            ).fetchall(),
+        )
+        return int(used)
+
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         """Run a parameterised SQL query and return its result as a polars DataFrame."""
         return self._run("a query", lambda con: _frame(con, sql, params))

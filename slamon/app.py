@@ -87,6 +87,7 @@ class PipelineService:
             )
             self.view = ServiceLevelView(self.store, config)
         self._clock = clock
+        self._memory_limit_mib = config.store.memory_limit_mib
         self._ingested = self.store.counts_by_type()
         self._owned = self._shards_owned()
         self.metrics = PipelineMetrics(registry, lambda: dict(self._ingested))
@@ -162,9 +163,16 @@ class PipelineService:
         """Recompute every service's figures and publish them."""
         at = self._clock() if now is None else now
         self.levels.update(self.view.compute(int(at)))
+        self._publish_store_memory()
         self._next_recompute = at + self._recompute_interval
         if self.reporter is not None:
             self.reporter.maybe_write(int(at))
+
+    def _publish_store_memory(self) -> None:
+        """DuckDB's memory in use and its limit, so that operators see the cache fill up."""
+        self.metrics.store_memory.set(self.store.memory_bytes())
+        stores = len(self.store.owned) if isinstance(self.store, ShardedStore) else 1
+        self.metrics.store_memory_limit.set(self._memory_limit_mib * 2**20 * stores)
 
     def run(self, stop: threading.Event) -> None:
         """Ingest until `stop` is set; the batch in progress is finished first."""

@@ -90,3 +90,17 @@ def test_every_exported_metric_is_documented(exposition: str) -> None:
         # prometheus_client's own companions of each counter: its creation time.
         if not name.endswith("_created"):
             assert f"`{name}" in documented, name
+
+
+def sample(exposition: str, name: str) -> float:
+    """The value of the unlabelled series `name`."""
+    (value,) = re.findall(rf"^{name} (\S+)$", exposition, re.MULTILINE)
+    return float(value)
+
+
+def test_the_store_memory_is_what_duckdb_uses_under_its_limit(exposition: str) -> None:
+    used = sample(exposition, "slamon_store_memory_bytes")
+    limit = sample(exposition, "slamon_store_memory_limit_bytes")
+    # The default store.memory_limit_mib; a month of demo history fills some of DuckDB's cache.
+    assert limit == 256 * 2**20
+    assert 0 < used <= limit

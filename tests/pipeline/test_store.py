@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from collectors.records import RecordKind, record_event
 from pipeline.migrations import LATEST_VERSION, MIGRATIONS, Migration, current_version, migrate
-from pipeline.store import EventStore
+from pipeline.store import EventStore, _time_ranges
 from pipeline.transport.embedded import EmbeddedTransport
 from sla.config import SlamonConfig, StoreConfig
 from sla.errors import StoreError
@@ -556,3 +560,25 @@ def test_new_event_ids_are_not_confused_with_stored_ones_of_other_types(
     assert store.write_batch([capacity, change(timedelta(0))]) == 2
     assert store.write_batch([change(timedelta(hours=5)), capacity]) == 0
     assert store.counts_by_type() == {"slamon.capacity.v1": 1, "slamon.change.v1": 1}
+
+
+@settings(max_examples=200, deadline=None)
+# Instants within ten hours, so that most batches have more wide gaps than ranges.
+@given(
+    st.lists(st.tuples(st.integers(0, 600), st.integers(0, 59_999_999)), min_size=1, max_size=60)
+)
+def test_a_batch_is_looked_up_in_ranges_split_at_its_widest_gaps(
+    offsets: list[tuple[int, int]],
+) -> None:
+    times = [T0 + timedelta(minutes=minute, microseconds=us) for minute, us in offsets]
+    ranges = _time_ranges(pa.array(times, pa.timestamp("us", tz="UTC")))
+    instants = sorted(set(times))
+    gaps = [b - a for a, b in pairwise(instants)]
+    wide = sorted(gap for gap in gaps if gap > timedelta(minutes=10))
+    assert len(ranges) == min(8, 1 + len(wide))
+    assert ranges[0][0] == instants[0] and ranges[-1][1] == instants[-1]
+    assert all(any(start <= t <= end for start, end in ranges) for t in times)
+    # Between ranges lie exactly the widest gaps: no range spans a wider one.
+    split = [after[0] - before[1] for before, after in pairwise(ranges)]
+    assert sorted(split) == wide[len(wide) - len(split) :]
+    assert all(start in instants and end in instants for start, end in ranges)

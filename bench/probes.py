@@ -206,6 +206,9 @@ class CountingProducer:
     def close(self) -> None:
         """Nothing to release."""
 
+    def discard(self) -> None:
+        """Nothing to drop."""
+
 
 def timed(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """`work`'s own numbers plus its wall time and the CPU time of this process meanwhile."""

@@ -134,11 +134,11 @@ class EventPublisher:
             self._producer.close()
 
 
-def _close_quietly(producer: Producer) -> None:
+def _discard_quietly(producer: Producer) -> None:
     try:
-        producer.close()
+        producer.discard()
     except Exception:
-        log.debug("closing a failed producer failed too", exc_info=True)
+        log.debug("discarding a producer failed", exc_info=True)
 
 
 class SpooledPublisher:
@@ -347,11 +347,16 @@ class SpooledPublisher:
         self._spooled += len(records)
 
     def _retire_producer(self) -> None:
-        """Drop the producer; its close waits for records Kafka may never take, so not here."""
+        """Drop the producer, discarding what it has not delivered: every record not confirmed
+        is spooled, and one the old producer delivered after the broker came back could land
+        before the spooled copies of earlier records. Off this thread: Kafka may not answer."""
         producer, self._producer = self._producer, None
         if producer is not None:
             threading.Thread(
-                target=_close_quietly, args=(producer,), name="slamon-producer-close", daemon=True
+                target=_discard_quietly,
+                args=(producer,),
+                name="slamon-producer-discard",
+                daemon=True,
             ).start()
 
     def _start_drain(self) -> None:

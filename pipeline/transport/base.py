@@ -61,6 +61,11 @@ class Producer(Protocol):
     def close(self) -> None:
         """Flush what is queued and release the connection."""
 
+    def discard(self) -> None:
+        """Drop every record not acknowledged yet, so that none is delivered later, and
+        release the connection: for a producer given up after a failure, whose records go
+        again through another."""
+
 
 class Consumer(Protocol):
     """A member of a consumer group that commits offsets only when told to."""

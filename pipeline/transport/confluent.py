@@ -159,6 +159,13 @@ class ConfluentProducer:
         """Flush; librdkafka disconnects when the producer is collected."""
         self._producer.flush()
 
+    def discard(self) -> None:
+        """Purge the queued and in-flight records; librdkafka would retry them until
+        `message.timeout.ms`, and deliver them when the broker is back."""
+        self._producer.purge(in_queue=True, in_flight=True, blocking=True)
+        # Serves the purged records' reports; nobody reads this producer's failures again.
+        self._producer.flush(0)
+
 
 def _log_assigned(_consumer: object, partitions: list[Any]) -> None:
     log.info("assigned %s", sorted((p.topic, p.partition) for p in partitions))

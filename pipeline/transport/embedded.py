@@ -81,6 +81,10 @@ class EmbeddedProducer:
         """Refuse further sends."""
         self._closed = True
 
+    def discard(self) -> None:
+        """Refuse further sends: every record sent is in the log already."""
+        self.close()
+
 
 class EmbeddedConsumer:
     """Reads every partition of its topics from the group's committed offsets.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -46,6 +47,8 @@ REQUEST_TIMEOUT_MS = 30_000
 # Kafka's default limit on a record (the broker's message.max.bytes is a few bytes more), set
 # explicitly because the dead-letter topic truncates bodies to stay below it.
 MAX_RECORD_BYTES = 1_048_576
+# How long `discard` waits for the sender thread to fail the pending records and stop.
+DISCARD_WAIT_S = 5.0
 # How long a poll keeps draining records that are already on their way once some arrived,
 # and how long it drains in all: a steady trickle must not hold a batch back to fill it up.
 DRAIN_TIMEOUT_MS = 20
@@ -113,6 +116,18 @@ class KafkaTransportProducer:
     def close(self) -> None:
         """Flush and disconnect."""
         self._producer.close()
+
+    def discard(self) -> None:
+        """Disconnect at once, failing the records not acknowledged yet."""
+        # kafka-python 3 flushes inside close() and, when a flush of 0 s leaves records
+        # pending, raises before it forces the sender to stop; so force it first, as that
+        # close would, and let its thread fail what is pending.
+        sender = getattr(self._producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+            sender.join(DISCARD_WAIT_S)
+        with contextlib.suppress(kafka_errors.KafkaError):
+            self._producer.close(timeout=0)
 
 
 class KafkaTransportConsumer:

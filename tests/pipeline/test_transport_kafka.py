@@ -7,6 +7,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Protocol
 
 import kafka
 import pytest
@@ -258,3 +259,44 @@ def test_a_commit_during_a_rebalance_is_logged_not_raised(
     for consumer in (newcomer, stalled, member):
         consumer.close()
     assert "Kafka offsets not committed during a rebalance" in caplog.text
+
+
+class Restartable(Protocol):
+    """What the `kafka_broker` fixture (tests/conftest.py) offers: a broker of one test."""
+
+    bootstrap: str
+
+    def stop(self) -> None: ...
+
+    def start(self) -> str: ...
+
+
+@pytest.mark.kafka
+def test_a_discarded_producer_delivers_nothing_once_the_broker_is_back(
+    kafka_broker: Restartable, kafka_client: str, unique_name: str
+) -> None:
+    transport = KAFKA_CLIENTS[kafka_client](kafka_broker.bootstrap, partitions=1)
+    topic = f"{unique_name}.records"
+    transport.ensure_topics([topic])
+    kept, dropped = transport.producer(), transport.producer()
+    # Each learns where the topic lives first: a send then only queues while the broker is down.
+    for producer, name in ((kept, "kept"), (dropped, "dropped")):
+        producer.send(topic, "k", f"{name}-before".encode())
+        producer.flush(timeout=30)
+    kafka_broker.stop()
+    for n in range(5):
+        kept.send(topic, "k", f"kept-{n}".encode())
+        dropped.send(topic, "k", f"dropped-{n}".encode())
+    dropped.discard()
+    kafka_broker.start()  # same port, same data
+    # What a producer left alone does: it delivers the queued records once the broker is back.
+    kept.flush(timeout=60)
+    kept.close()
+    consumer = transport.consumer(f"{unique_name}-check", [topic])
+    received = drain(consumer, expected=7, timeout_s=60)
+    # The discarded producer had as long to deliver as the kept one; give it longer still.
+    received += consumer.poll_batch(1000, 3.0)
+    consumer.close()
+    assert sorted(m.value.decode() for m in received) == sorted(
+        ["kept-before", "dropped-before", *(f"kept-{n}" for n in range(5))]
+    )

@@ -16,6 +16,9 @@ import duckdb
 import polars as pl
 from rich.console import Console
 
+from pipeline.transport import Transport, open_transport
+from sla.config import KafkaTransportConfig
+
 
 def machine() -> dict[str, Any]:
     """What the numbers were measured on, and the load beside them."""
@@ -85,3 +88,16 @@ def save_results(
         command = f"python -m bench.{name} " + " ".join(argv if argv is not None else sys.argv[1:])
         write_section(args.write_docs, f"bench.{name}", render(result, command))
         console.print(f"numbers written to {args.write_docs}")
+
+
+def kafka_transport(bootstrap: str, prefix: str, client: str, partitions: int) -> Transport:
+    """The transport `slamon` opens for this bootstrap, prefix and client."""
+    config = KafkaTransportConfig.model_validate(
+        {
+            "bootstrap": bootstrap,
+            "topic_prefix": prefix,
+            "client": client,
+            "partitions": partitions,
+        }
+    )
+    return open_transport(config)

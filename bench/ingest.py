@@ -25,6 +25,7 @@ import functools
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -40,7 +41,8 @@ from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
-from bench.common import machine, machine_lines, save_results
+from bench import workers
+from bench.common import kafka_transport, machine, machine_lines, save_results
 from collectors.publisher import EventPublisher
 from pipeline.ingest import BatchResult, IngestLoop
 from pipeline.store import EventStore
@@ -121,19 +123,6 @@ def generate(count: int, services: int, seed: int, end: datetime) -> Iterator[Cl
 
 def _progress(console: Console) -> Progress:
     return Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console)
-
-
-def kafka_transport(bootstrap: str, prefix: str, client: str, partitions: int) -> Transport:
-    """The transport `slamon` opens for this bootstrap, prefix and client."""
-    config = KafkaTransportConfig.model_validate(
-        {
-            "bootstrap": bootstrap,
-            "topic_prefix": prefix,
-            "client": client,
-            "partitions": partitions,
-        }
-    )
-    return open_transport(config)
 
 
 def produce(
@@ -414,6 +403,21 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 "ingest": loaded,
                 "ratio": loaded["events_per_s"] / ceiling["events_per_s"],
             }
+    scale_out = [
+        workers.measure(
+            args.bootstrap,
+            prefix,
+            client=DEFAULT_CLIENT,
+            partitions=args.partitions,
+            workers=count,
+            expected=args.events,
+            directory=work_dir / f"ingest-workers-{count}",
+        )
+        for count in args.workers
+        if count > 0
+    ]
+    for count in args.workers:
+        shutil.rmtree(work_dir / f"ingest-workers-{count}", ignore_errors=True)
     fresh = None
     if args.seconds > 0:
         fresh_store = work_dir / "ingest-freshness.duckdb"
@@ -436,6 +440,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "default_client": DEFAULT_CLIENT,
         "produce": produced,
         "clients": clients,
+        "workers": scale_out,
         "freshness": fresh,
         "goals": goals,
     }
@@ -476,6 +481,26 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
             f"{loaded['batches']:,} batches) | {loaded['cpu_us_per_event']:.1f} µs "
             f"| {numbers['ratio']:.0%} |"
         )
+    scale_out = result.get("workers") or []
+    if scale_out:
+        single = next((run["events_per_s"] for run in scale_out if run["workers"] == 1), None)
+        lines += [
+            "",
+            f"Scale-out ({result['default_client']}): worker processes in one consumer group, "
+            "each with its own shard stores (`store.sharded`), from the moment all may start "
+            "(joining the group and its rebalances included) to the last commit.",
+            "",
+            "| workers | ingest into DuckDB, committed | vs 1 worker |",
+            "|---|---|---|",
+            *(
+                f"| {run['workers']} | {run['events_per_s']:,.0f} events/s "
+                f"({run['seconds']:.1f} s{'' if run['complete'] else ', incomplete'}) "
+                f"| {run['events_per_s'] / single:.2f}x |"
+                if single
+                else f"| {run['workers']} | {run['events_per_s']:,.0f} events/s | |"
+                for run in scale_out
+            ),
+        ]
     fresh = result["freshness"]
     if fresh is not None:
         lines += [
@@ -517,6 +542,14 @@ def main(argv: list[str] | None = None) -> None:
         nargs="+",
         choices=sorted(KAFKA_CLIENTS),
         default=[DEFAULT_CLIENT, *sorted(set(KAFKA_CLIENTS) - {DEFAULT_CLIENT})],
+    )
+    parser.add_argument(
+        "--workers",
+        nargs="+",
+        type=int,
+        default=[1, 2],
+        help="scale-out: ingest again with each of these numbers of worker processes on "
+        "sharded stores, default client (0 skips it)",
     )
     parser.add_argument("--rate", type=int, default=5000, help="freshness: events per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="freshness: 0 skips it")

@@ -1,4 +1,4 @@
-"""The pipeline-health dashboard: ingest rate, rejections, lag and the last stored batch."""
+"""The pipeline-health dashboard: ingest rate, rejections, lag, store memory, the last batch."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def pipeline_health_dashboard() -> grafana.Dashboard:
         .tags(TAGS)
         .description(
             "slamon's own health: events stored per type, messages sent to the "
-            "dead-letter topic per reason, lag and the last stored batch."
+            "dead-letter topic per reason, lag, the event store's memory and the last "
+            "stored batch."
         )
         .time("now-6h", "now")
         .refresh("30s")
@@ -101,6 +102,22 @@ def pipeline_health_dashboard() -> grafana.Dashboard:
             .datasource(DATASOURCE)
             .with_target(query("max(slamon_pipeline_lag_seconds)", "lag"))
             .unit("s")
+            .min(0)
+            .height(8)
+            .span(12)
+        )
+        .with_panel(
+            timeseries.Panel()
+            .title("Store memory (DuckDB)")
+            .description(
+                "What DuckDB uses for the event store beside what it may use "
+                "(store.memory_limit_mib). Its cache fills up to the limit and then evicts, "
+                "so a flat line near the limit is normal."
+            )
+            .datasource(DATASOURCE)
+            .with_target(query("sum(slamon_store_memory_bytes)", "in use"))
+            .with_target(query("sum(slamon_store_memory_limit_bytes)", "limit", ref="B"))
+            .unit("bytes")
             .min(0)
             .height(8)
             .span(12)

@@ -61,6 +61,8 @@ EXPORTED: dict[str, set[str]] = {
     "slamon_events_rejected_total": {"reason"},
     "slamon_pipeline_lag_seconds": set(),
     "slamon_pipeline_last_batch_timestamp_seconds": set(),
+    "slamon_store_memory_bytes": set(),
+    "slamon_store_memory_limit_bytes": set(),
 }
 
 _STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')

@@ -13,6 +13,7 @@ cost. Records redelivered after a rebalance land in the same shard and count onc
 from __future__ import annotations
 
 import json
+import os
 import selectors
 import signal
 import subprocess
@@ -93,23 +94,30 @@ def _stdout(child: subprocess.Popen[str]) -> IO[str]:
     return child.stdout
 
 
-def _follow(children: list[subprocess.Popen[str]], expected: int) -> tuple[dict[int, int], float]:
+def _follow(
+    children: list[subprocess.Popen[str]], expected: int
+) -> tuple[dict[int, int], float]:
     """Read the children's counts until they add up to `expected`; the counts, last time."""
     stored = {child.pid: 0 for child in children}
+    partial = {child.pid: b"" for child in children}
     last_at = time.time()
     deadline = time.monotonic() + RUN_TIMEOUT_S
     with selectors.DefaultSelector() as selector:
         for child in children:
-            selector.register(_stdout(child), selectors.EVENT_READ, child.pid)
+            # The raw descriptor: a buffered reader could hold lines the selector never
+            # reports again.
+            selector.register(_stdout(child).fileno(), selectors.EVENT_READ, child.pid)
         while sum(stored.values()) < expected and time.monotonic() < deadline:
             for key, _ in selector.select(timeout=1.0):
-                line = key.fileobj.readline()  # type: ignore[union-attr]
-                if not line:
-                    selector.unregister(key.fileobj)
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fd)
                     continue
-                at, count = line.split()
-                stored[key.data] = int(count)
-                last_at = max(last_at, float(at))
+                *lines, partial[key.data] = (partial[key.data] + chunk).split(b"\n")
+                for line in lines:
+                    at, count = line.split()
+                    stored[key.data] = int(count)
+                    last_at = max(last_at, float(at))
     return stored, last_at
 
 

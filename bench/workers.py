@@ -77,7 +77,11 @@ def measure(
         for child in children:
             child.send_signal(signal.SIGTERM)
         for child in children:
-            child.wait(timeout=120)
+            try:
+                child.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
     seconds = last_at - opened
     return {
         "workers": workers,
@@ -108,6 +112,8 @@ def _follow(
             # reports again.
             selector.register(_stdout(child).fileno(), selectors.EVENT_READ, child.pid)
         while sum(stored.values()) < expected and time.monotonic() < deadline:
+            if not selector.get_map():
+                break  # every worker has exited
             for key, _ in selector.select(timeout=1.0):
                 chunk = os.read(key.fd, 65536)
                 if not chunk:

@@ -28,6 +28,8 @@ DRAIN_BATCH = 500
 DRAIN_FLUSH_TIMEOUT_S = 10.0
 # The pause between attempts to reach Kafka again while it does not answer.
 RETRY_INTERVAL_S = 1.0
+# How long a new producer waits for the old ones' discards (a forced close takes up to 5 s).
+DISCARD_WAIT_S = 10.0
 # While the spool refuses events, or cannot be drained, one error per interval is enough.
 LOSS_LOG_INTERVAL_S = 10.0
 # Events `publish_all` sends before it waits for their delivery, which bounds its memory.
@@ -135,6 +137,7 @@ class EventPublisher:
 
 
 def _discard_quietly(producer: Producer) -> None:
+    """Discard `producer`, logging rather than raising when that fails too."""
     try:
         producer.discard()
     except Exception:
@@ -183,6 +186,8 @@ class SpooledPublisher:
         self._next_loss_log_at = 0.0
         self._closing = threading.Event()
         self._drainer: threading.Thread | None = None
+        # Producers being discarded: no new producer sends before they are done.
+        self._discarding: list[threading.Thread] = []
         # The last drain attempt failed on the spool itself (not on Kafka): it keeps retrying.
         self._drain_failing = False
         self._next_drain_log_at = 0.0
@@ -297,7 +302,7 @@ class SpooledPublisher:
         """
         if self._producer is None:
             try:
-                self._producer = self._producer_factory()
+                self._producer = self._new_producer()
             except TransportError:
                 self._unconfirmed += records
                 raise
@@ -347,17 +352,28 @@ class SpooledPublisher:
         self._spooled += len(records)
 
     def _retire_producer(self) -> None:
-        """Drop the producer, discarding what it has not delivered: every record not confirmed
-        is spooled, and one the old producer delivered after the broker came back could land
-        before the spooled copies of earlier records. Off this thread: Kafka may not answer."""
+        """Drop the producer, discarding what it has not delivered, on a thread of its own.
+
+        Every record not confirmed is spooled: one the old producer delivered after the
+        broker came back could land before the spooled copies of earlier records. The
+        discard may wait for Kafka, so it runs apart; `_new_producer` waits for it.
+        """
         producer, self._producer = self._producer, None
         if producer is not None:
-            threading.Thread(
+            discard = threading.Thread(
                 target=_discard_quietly,
                 args=(producer,),
                 name="slamon-producer-discard",
                 daemon=True,
-            ).start()
+            )
+            self._discarding = [t for t in self._discarding if t.is_alive()] + [discard]
+            discard.start()
+
+    def _new_producer(self) -> Producer:
+        """A fresh producer, once the producers being discarded can no longer deliver."""
+        for discard in list(self._discarding):
+            discard.join(DISCARD_WAIT_S)
+        return self._producer_factory()
 
     def _start_drain(self) -> None:
         if self._drainer is None and not self._closing.is_set():
@@ -435,7 +451,7 @@ class SpooledPublisher:
     def _resend(self, records: list[SpoolRecord]) -> None:
         """Send `records` with the drain's producer and wait until Kafka acknowledged them."""
         if self._producer is None:
-            self._producer = self._producer_factory()
+            self._producer = self._new_producer()
         for record in records:
             self._producer.send(record.topic, record.key, record.value, record.headers)
         self._producer.flush(timeout=self._drain_flush_timeout_s)

@@ -228,40 +228,39 @@ class IngestLoop:
         return result
 
     def _process(self, messages: list[Message], result: BatchResult) -> None:
-        with collection_paused():
-            self._store_batch(messages, result)
-
-    def _store_batch(self, messages: list[Message], result: BatchResult) -> None:
         events: list[CloudEvent] = []
         raw: list[bytes] = []
         partitions: list[int] = []
         rejected: Counter[str] = Counter()
-        parsed = [self._parse(message) for message in messages]
-        for message, event in zip(messages, parsed, strict=True):
-            if isinstance(event, InvalidEventError):
-                rejected[event.code] += 1
-                key = None if message.key is None else message.key.decode(errors="replace")
-                self._dead_letters.send(
-                    event,
-                    key,
-                    message.value,
-                    origin=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                )
-            else:
-                events.append(event)
-                raw.append(message.value)
-                partitions.append(message.partition)
+        # Paused while the batch's objects are made and stored, not while Kafka is awaited.
+        with collection_paused():
+            parsed = [self._parse(message) for message in messages]
+            for message, event in zip(messages, parsed, strict=True):
+                if isinstance(event, InvalidEventError):
+                    rejected[event.code] += 1
+                    key = None if message.key is None else message.key.decode(errors="replace")
+                    self._dead_letters.send(
+                        event,
+                        key,
+                        message.value,
+                        origin=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                    )
+                else:
+                    events.append(event)
+                    raw.append(message.value)
+                    partitions.append(message.partition)
         if rejected:
             # Dead letters must be durable before the offsets that skip them are committed;
             # after a failure below they are dead-lettered again on redelivery.
             self._dead_letters.flush()
             log.warning("dead-lettered %d messages: %s", rejected.total(), dict(rejected))
-        if isinstance(self.store, ShardedStore):
-            by_type = self.store.write_batch_by_type(events, raw=raw, partitions=partitions)
-        else:
-            by_type = self.store.write_batch_by_type(events, raw=raw)
+        with collection_paused():
+            if isinstance(self.store, ShardedStore):
+                by_type = self.store.write_batch_by_type(events, raw=raw, partitions=partitions)
+            else:
+                by_type = self.store.write_batch_by_type(events, raw=raw)
         self._consumer.commit()
         result.stored = sum(by_type.values())
         result.duplicates = len(events) - result.stored

@@ -43,7 +43,7 @@ from pipeline.store import EventStore
 from pipeline.transport import Backoff, Transport, open_transport
 from sla.config import SlamonConfig
 from sla.durations import format_duration
-from sla.errors import ConfigError, InvalidEventError, SlamonError
+from sla.errors import ConfigError, InvalidEventError, SlamonError, StoreError
 from sla.events import FAMILIES, CloudEvent, dlq_topic, parse_event, topic_for
 from slamon.demodata import generate_history
 from slamon.demoserver import DemoServer
@@ -170,7 +170,11 @@ class PipelineService:
 
     def _publish_store_memory(self) -> None:
         """DuckDB's memory in use and its limit, so that operators see the cache fill up."""
-        self.metrics.store_memory.set(self.store.memory_bytes())
+        try:
+            self.metrics.store_memory.set(self.store.memory_bytes())
+        except StoreError as exc:
+            # A gauge is not worth stopping for; the next write says what is wrong.
+            log.warning("cannot read the event store's memory: %s", exc)
         stores = len(self.store.owned) if isinstance(self.store, ShardedStore) else 1
         self.metrics.store_memory_limit.set(self._memory_limit_mib * 2**20 * stores)
 

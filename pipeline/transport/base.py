@@ -62,9 +62,11 @@ class Producer(Protocol):
         """Flush what is queued and release the connection."""
 
     def discard(self) -> None:
-        """Drop every record not acknowledged yet, so that none is delivered later, and
-        release the connection: for a producer given up after a failure, whose records go
-        again through another."""
+        """Drop every record not acknowledged yet and release the connection.
+
+        For a producer given up after a failure, whose records go again through another:
+        none of them may be delivered later.
+        """
 
 
 class Consumer(Protocol):

@@ -23,7 +23,12 @@ from pipeline.transport.base import (
     RecordRejectedError,
     same_partitions,
 )
-from pipeline.transport.kafka import LINGER_MS, MAX_RECORD_BYTES, KafkaCluster
+from pipeline.transport.kafka import (
+    LINGER_MS,
+    MAX_RECORD_BYTES,
+    KafkaCluster,
+    delivery_timeout_ms,
+)
 from sla.errors import TransportError
 
 log = logging.getLogger(__name__)
@@ -104,9 +109,8 @@ class ConfluentProducer:
             # The Java client's partitioner, so a key lands where kafka-python puts it.
             "partitioner": "murmur2_random",
             "reconnect.backoff.max.ms": backoff.max_ms,
-            # A record not acknowledged by then is reported failed (as kafka-python's
-            # delivery timeout does).
-            "message.timeout.ms": int(backoff.deadline_s * 1000),
+            # A record not acknowledged by then is reported failed, as with kafka-python.
+            "message.timeout.ms": delivery_timeout_ms(backoff),
             # librdkafka's own log lines go through logging, not straight to stderr.
             "logger": log,
         }
@@ -160,8 +164,7 @@ class ConfluentProducer:
         self._producer.flush()
 
     def discard(self) -> None:
-        """Purge the queued and in-flight records; librdkafka would retry them until
-        `message.timeout.ms`, and deliver them when the broker is back."""
+        """Purge the queued and in-flight records, which librdkafka would deliver later."""
         self._producer.purge(in_queue=True, in_flight=True, blocking=True)
         # Serves the purged records' reports; nobody reads this producer's failures again.
         self._producer.flush(0)

@@ -47,6 +47,18 @@ REQUEST_TIMEOUT_MS = 30_000
 # Kafka's default limit on a record (the broker's message.max.bytes is a few bytes more), set
 # explicitly because the dead-letter topic truncates bodies to stay below it.
 MAX_RECORD_BYTES = 1_048_576
+
+
+def delivery_timeout_ms(backoff: Backoff) -> int:
+    """How long a record may wait for its acknowledgement before it is reported failed.
+
+    The backoff's deadline, but never less than one request's timeout: the spooling
+    publisher must give up on a producer (and discard it) before any record fails alone,
+    since the producer goes on delivering later records of the partition after one fails.
+    """
+    return max(int(backoff.deadline_s * 1000), LINGER_MS + REQUEST_TIMEOUT_MS)
+
+
 # How long `discard` waits for the sender thread to fail the pending records and stop.
 DISCARD_WAIT_S = 5.0
 # How long a poll keeps draining records that are already on their way once some arrived,
@@ -76,7 +88,7 @@ class KafkaTransportProducer:
                 reconnect_backoff_max_ms=backoff.max_ms,
                 max_block_ms=deadline_ms,
                 request_timeout_ms=REQUEST_TIMEOUT_MS,
-                delivery_timeout_ms=max(deadline_ms, LINGER_MS + REQUEST_TIMEOUT_MS),
+                delivery_timeout_ms=delivery_timeout_ms(backoff),
             ),
             RETRIABLE,
         )

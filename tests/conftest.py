@@ -268,14 +268,19 @@ def slamon_process(tmp_path: Path) -> Iterator[Callable[..., SlamonProcess]]:
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
 
 
-def scrape(url: str) -> dict[str, float]:
-    """The samples of a /metrics page keyed `name{labels}` exactly as exposed."""
+def exposition_samples(text: str) -> dict[str, float]:
+    """The samples of an exposition keyed `name{labels}` exactly as exposed."""
     samples: dict[str, float] = {}
-    for line in httpx.get(url, timeout=5).text.splitlines():
+    for line in text.splitlines():
         match = _SAMPLE.match(line)
         if match:
             samples[match.group(1) + (match.group(2) or "")] = float(match.group(3))
     return samples
+
+
+def scrape(url: str) -> dict[str, float]:
+    """The samples of a /metrics page keyed `name{labels}` exactly as exposed."""
+    return exposition_samples(httpx.get(url, timeout=5).text)
 
 
 def wait_for(
@@ -303,6 +308,12 @@ def wait_for(
 def scrape_fixture() -> Callable[[str], dict[str, float]]:
     """The scrape() helper."""
     return scrape
+
+
+@pytest.fixture(name="exposition_samples")
+def exposition_samples_fixture() -> Callable[[str], dict[str, float]]:
+    """The exposition_samples() helper."""
+    return exposition_samples
 
 
 @pytest.fixture(name="wait_for")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -92,15 +92,12 @@ def test_every_exported_metric_is_documented(exposition: str) -> None:
             assert f"`{name}" in documented, name
 
 
-def sample(exposition: str, name: str) -> float:
-    """The value of the unlabelled series `name`."""
-    (value,) = re.findall(rf"^{name} (\S+)$", exposition, re.MULTILINE)
-    return float(value)
-
-
-def test_the_store_memory_is_what_duckdb_uses_under_its_limit(exposition: str) -> None:
-    used = sample(exposition, "slamon_store_memory_bytes")
-    limit = sample(exposition, "slamon_store_memory_limit_bytes")
+def test_the_store_memory_is_what_duckdb_uses_under_its_limit(
+    exposition: str, exposition_samples: Callable[[str], dict[str, float]]
+) -> None:
+    samples = exposition_samples(exposition)
+    used = samples["slamon_store_memory_bytes"]
+    limit = samples["slamon_store_memory_limit_bytes"]
     # The default store.memory_limit_mib; a month of demo history fills some of DuckDB's cache.
     assert limit == 256 * 2**20
     assert 0 < used <= limit

@@ -244,19 +244,17 @@ class Soak:
             "services": service_configs(self.services),
         }
 
-    def _metric(self, prefix: str) -> float:
-        """The sum of the pipeline's series starting with `prefix` (0 until it serves /metrics)."""
+    def _metrics(self) -> str:
+        """The pipeline's /metrics page ("" until it serves it)."""
         try:
-            text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+            return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
         except httpx.HTTPError:
-            return 0.0
-        return sum(
-            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)
-        )
+            return ""
 
-    def stored(self) -> int:
-        """The pipeline's own count of stored events."""
-        return int(self._metric("slamon_events_ingested_total{"))
+    def stored(self, metrics: str | None = None) -> int:
+        """The pipeline's own count of stored events, from `metrics` or a fresh scrape."""
+        text = self._metrics() if metrics is None else metrics
+        return int(_sum_of(text, "slamon_events_ingested_total{"))
 
     def run(self) -> dict[str, Any]:
         """Produce for `--minutes`, sample, let the pipeline catch up, check the store."""
@@ -319,12 +317,13 @@ class Soak:
         publisher.close()
 
     def _sample(self, process: psutil.Process, elapsed_s: float) -> None:
-        stored = self.stored()
+        metrics = self._metrics()
+        stored = self.stored(metrics)
         rss = process.memory_info().rss
         sample: dict[str, Any] = {
             "t_s": round(elapsed_s, 1),
             "rss_bytes": rss,
-            "store_memory_bytes": int(self._metric("slamon_store_memory_bytes ")),
+            "store_memory_bytes": int(_sum_of(metrics, "slamon_store_memory_bytes ")),
             "cpu_percent": process.cpu_percent(None),
             "produced": self.produced,
             "stored": stored,
@@ -396,6 +395,13 @@ class Soak:
             "checks": checks,
             "passed": all(checks.values()),
         }
+
+
+def _sum_of(metrics: str, prefix: str) -> float:
+    """The sum of the series of a /metrics page whose lines start with `prefix`."""
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(prefix)
+    )
 
 
 def trend_per_hour(samples: list[dict[str, Any]]) -> float | None:

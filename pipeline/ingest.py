@@ -228,40 +228,49 @@ class IngestLoop:
         return result
 
     def _process(self, messages: list[Message], result: BatchResult) -> None:
+        # Paused while the batch's objects are made, stored and freed, not while Kafka is
+        # awaited. Re-enabled with the batch's events still alive, the collector would scan
+        # them all in the collection the pause put off: 1.8 µs an event, for nothing.
+        with collection_paused():
+            self._store(messages, result)
+        if result.rejected_by_code:
+            # Dead letters must be durable before the offsets that skip them are committed;
+            # after a failure here they are dead-lettered again on redelivery.
+            self._dead_letters.flush()
+            log.warning(
+                "dead-lettered %d messages: %s",
+                sum(result.rejected_by_code.values()),
+                result.rejected_by_code,
+            )
+        self._consumer.commit()
+
+    def _store(self, messages: list[Message], result: BatchResult) -> None:
+        """Dead-letter the invalid messages (unflushed) and store the valid events."""
         events: list[CloudEvent] = []
         raw: list[bytes] = []
         partitions: list[int] = []
         rejected: Counter[str] = Counter()
-        # Paused while the batch's objects are made and stored, not while Kafka is awaited.
-        with collection_paused():
-            parsed = [self._parse(message) for message in messages]
-            for message, event in zip(messages, parsed, strict=True):
-                if isinstance(event, InvalidEventError):
-                    rejected[event.code] += 1
-                    key = None if message.key is None else message.key.decode(errors="replace")
-                    self._dead_letters.send(
-                        event,
-                        key,
-                        message.value,
-                        origin=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                    )
-                else:
-                    events.append(event)
-                    raw.append(message.value)
-                    partitions.append(message.partition)
-        if rejected:
-            # Dead letters must be durable before the offsets that skip them are committed;
-            # after a failure below they are dead-lettered again on redelivery.
-            self._dead_letters.flush()
-            log.warning("dead-lettered %d messages: %s", rejected.total(), dict(rejected))
-        with collection_paused():
-            if isinstance(self.store, ShardedStore):
-                by_type = self.store.write_batch_by_type(events, raw=raw, partitions=partitions)
+        for message in messages:
+            event = self._parse(message)
+            if isinstance(event, InvalidEventError):
+                rejected[event.code] += 1
+                key = None if message.key is None else message.key.decode(errors="replace")
+                self._dead_letters.send(
+                    event,
+                    key,
+                    message.value,
+                    origin=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                )
             else:
-                by_type = self.store.write_batch_by_type(events, raw=raw)
-        self._consumer.commit()
+                events.append(event)
+                raw.append(message.value)
+                partitions.append(message.partition)
+        if isinstance(self.store, ShardedStore):
+            by_type = self.store.write_batch_by_type(events, raw=raw, partitions=partitions)
+        else:
+            by_type = self.store.write_batch_by_type(events, raw=raw)
         result.stored = sum(by_type.values())
         result.duplicates = len(events) - result.stored
         result.rejected_by_code = dict(rejected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -190,30 +191,38 @@ class CommitFailsOnce:
         self._consumer.close()
 
 
-class CommitFailsOnceTransport:
-    """A real transport whose consumers fail their first commit."""
+class WrappedTransport:
+    """A real transport whose consumers come wrapped by `wrap` (a test double's class)."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, wrap: Callable[[Consumer], Consumer]) -> None:
         self._transport = transport
-        self.consumers: list[CommitFailsOnce] = []
+        self._wrap = wrap
+        self.consumers: list[Consumer] = []
 
     def producer(self, *, idempotent: bool = True) -> Producer:
         return self._transport.producer(idempotent=idempotent)
 
     def consumer(self, group_id: str, topics: list[str]) -> Consumer:
-        self.consumers.append(CommitFailsOnce(self._transport.consumer(group_id, topics)))
+        self.consumers.append(self._wrap(self._transport.consumer(group_id, topics)))
         return self.consumers[-1]
 
     def ensure_topics(self, topics: list[str]) -> None:
         self._transport.ensure_topics(topics)
 
 
+def wrapped_loop(
+    transport: Transport, name: str, wrap: Callable[[Consumer], Consumer]
+) -> tuple[IngestLoop, EventStore, WrappedTransport]:
+    """A loop into a fresh in-memory store whose consumer is wrapped by `wrap`."""
+    store = EventStore(":memory:")
+    wrapped = WrappedTransport(transport, wrap)
+    return IngestLoop(wrapped, store, config(name), name), store, wrapped
+
+
 def test_a_batch_stored_but_not_committed_is_redelivered_and_counted_as_duplicates(
     transport: Transport, unique_name: str
 ) -> None:
-    store = EventStore(":memory:")
-    flaky = CommitFailsOnceTransport(transport)
-    loop = IngestLoop(flaky, store, config(unique_name), unique_name)
+    loop, store, _ = wrapped_loop(transport, unique_name, CommitFailsOnce)
     publish(transport, unique_name, probes(["checkout"], 20))
     # Cycles until the first non-empty batch: the store commits it, the offset commit fails.
     with pytest.raises(TransportError, match="commit lost"):
@@ -246,3 +255,44 @@ def test_the_collector_pause_restores_what_it_found() -> None:
         assert not gc.isenabled()  # someone else's pause is not ended early
     finally:
         gc.enable()
+
+
+class CommitWatcher:
+    """A real consumer that notes, at each commit, whether the collector runs and how many
+    parsed events are still alive."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        self._consumer = consumer
+        self.seen: list[tuple[bool, int]] = []
+
+    def poll_batch(self, max_records: int, timeout_s: float) -> list[Message]:
+        return self._consumer.poll_batch(max_records, timeout_s)
+
+    def commit(self) -> None:
+        self.seen.append((gc.isenabled(), live_events()))
+        self._consumer.commit()
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def live_events() -> int:
+    """How many CloudEvent objects the process holds."""
+    return sum(isinstance(obj, CloudEvent) for obj in gc.get_objects())
+
+
+def test_the_collector_runs_at_commit_and_finds_the_batch_freed(
+    transport: Transport, unique_name: str
+) -> None:
+    # Resuming the collector with a batch's events alive made it scan them all, every batch.
+    loop, _, watched = wrapped_loop(transport, unique_name, CommitWatcher)
+    publish(transport, unique_name, probes(["checkout", "billing"], 60))
+    gc.collect()  # earlier tests' garbage, which a collection could free mid-test
+    before = live_events()
+    results = run_until(loop, 120)
+    loop.close()
+    assert sum(r.stored for r in results) == 120
+    (watcher,) = watched.consumers
+    assert isinstance(watcher, CommitWatcher)
+    assert len(watcher.seen) >= 3  # batches of at most 50
+    assert watcher.seen == [(True, before)] * len(watcher.seen)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pipeline.heap import collection_paused
 from pipeline.shards import ShardedStore
 from pipeline.store import EventStore
 from pipeline.transport.base import (
@@ -166,24 +165,6 @@ class DeadLetterQueue:
 
 def _truncated(original_size: int) -> Headers:
     return [(ORIGINAL_SIZE_HEADER, str(original_size).encode()), (TRUNCATED_HEADER, b"true")]
-
-
-@contextmanager
-def collection_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for a moment (it is process-wide).
-
-    Parsing and storing a batch allocate tens of thousands of objects (models, then the
-    columns built from them) and no reference cycles: the collections those allocations
-    set off, each scanning the batch's live events, took close to half of the parse time
-    and two thirds of the store's CPU.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class IngestLoop:

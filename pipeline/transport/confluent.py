@@ -15,6 +15,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from pipeline.heap import collection_paused
 from pipeline.transport.base import (
     Backoff,
     DeliveryFailures,
@@ -230,29 +231,31 @@ class ConfluentConsumer:
         first = self._consumer.poll(timeout_s)
         if first is None:
             return []
-        polled: list[Any] = [first]
-        while len(polled) < max_records:
-            more = self._consumer.consume(min(max_records - len(polled), 100_000), 0)
-            if not more:
-                break
-            polled.extend(more)
-        batch: list[Message] = []
-        for record in polled:
-            error = record.error()
-            if error is not None:
-                self._client_error(error)
-                continue
-            # A tombstone (null value) becomes an empty value, which the loop dead-letters.
-            batch.append(
-                Message(
-                    record.topic(),
-                    record.partition(),
-                    record.offset(),
-                    record.key(),
-                    record.value() or b"",
-                    list(record.headers() or ()),
+        # The rest is taken without waiting; its records are the batch, alive until stored.
+        with collection_paused():
+            polled: list[Any] = [first]
+            while len(polled) < max_records:
+                more = self._consumer.consume(min(max_records - len(polled), 100_000), 0)
+                if not more:
+                    break
+                polled.extend(more)
+            batch: list[Message] = []
+            for record in polled:
+                error = record.error()
+                if error is not None:
+                    self._client_error(error)
+                    continue
+                # A tombstone (null value) becomes an empty value, which the loop dead-letters.
+                batch.append(
+                    Message(
+                        record.topic(),
+                        record.partition(),
+                        record.offset(),
+                        record.key(),
+                        record.value() or b"",
+                        list(record.headers() or ()),
+                    )
                 )
-            )
         return batch
 
     def _client_error(self, error: KafkaError) -> None:

@@ -12,6 +12,7 @@ import kafka
 from kafka import errors as kafka_errors
 from kafka.partitioner.default import murmur2
 
+from pipeline.heap import collection_paused
 from pipeline.transport.base import (
     Backoff,
     Consumer,
@@ -192,12 +193,16 @@ class KafkaTransportConsumer:
                 raise TransportError(f"Kafka poll failed: {exc!r}") from exc
             if not polled:
                 break
-            for records in polled.values():
-                # A tombstone (null value) becomes an empty value, which the loop dead-letters.
-                batch.extend(
-                    Message(r.topic, r.partition, r.offset, r.key, r.value or b"", list(r.headers))
-                    for r in records
-                )
+            with collection_paused():
+                for records in polled.values():
+                    # A tombstone (null value) becomes an empty value, which the loop
+                    # dead-letters.
+                    batch.extend(
+                        Message(
+                            r.topic, r.partition, r.offset, r.key, r.value or b"", list(r.headers)
+                        )
+                        for r in records
+                    )
             if drain_until is None:
                 drain_until = time.monotonic() + DRAIN_WINDOW_S
             elif time.monotonic() >= drain_until:

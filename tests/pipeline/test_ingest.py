@@ -11,7 +11,8 @@ from typing import Protocol
 
 import pytest
 
-from pipeline.ingest import BatchResult, IngestLoop, collection_paused
+from pipeline.heap import collection_paused
+from pipeline.ingest import BatchResult, IngestLoop
 from pipeline.store import EventStore
 from pipeline.transport import (
     KAFKA_CLIENTS,

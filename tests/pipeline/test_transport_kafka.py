@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -300,3 +301,38 @@ def test_a_discarded_producer_delivers_nothing_once_the_broker_is_back(
     assert sorted(m.value.decode() for m in received) == sorted(
         ["kept-before", "dropped-before", *(f"kept-{n}" for n in range(5))]
     )
+
+
+def test_the_garbage_collector_runs_while_a_poll_waits(
+    transport: Transport, unique_name: str
+) -> None:
+    # Records are taken with the collector paused, but other threads allocate meanwhile: a
+    # wait on the broker must leave it on.
+    topic = f"{unique_name}.availability"
+    transport.ensure_topics([topic])
+    consumer = transport.consumer(f"{unique_name}-g", [topic])
+    seen: set[bool] = set()
+    polling = threading.Event()
+
+    def sample() -> None:
+        while polling.is_set():
+            seen.add(gc.isenabled())
+            time.sleep(0.01)
+
+    polling.set()
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        assert consumer.poll_batch(100, 1.5) == []
+    finally:
+        polling.clear()
+        sampler.join()
+    producer = transport.producer()
+    producer.send(topic, "checkout", b"{}")
+    producer.flush(10)
+    producer.close()
+    received = drain(consumer, 1)
+    consumer.close()
+    assert seen == {True}
+    assert [m.value for m in received] == [b"{}"]
+    assert gc.isenabled()

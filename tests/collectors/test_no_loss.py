@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,19 +21,13 @@ from collectors.spool import Spool, SpoolFullError
 from pipeline.transport import KAFKA_CLIENTS, Backoff, KafkaTransport
 from sla.events import CloudEvent, EventType, new_event, parse_event, topic_for
 
+if TYPE_CHECKING:
+    from conftest import LocalBroker
+
 AT = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 # Short enough that an unreachable broker is noticed within about a second.
 QUICK = Backoff(deadline_s=1.0, attempt_timeout_s=0.5, initial_s=0.1, max_s=0.5)
 SERVICES = [f"svc-{n}" for n in range(5)]
-
-
-class Restartable(Protocol):
-    """What the `kafka_broker` fixture (tests/conftest.py) offers: a broker of one test."""
-
-    @property
-    def bootstrap(self) -> str: ...
-    def start(self) -> str: ...
-    def stop(self) -> None: ...
 
 
 def probe(n: int) -> CloudEvent:
@@ -133,7 +127,7 @@ def test_a_full_spool_refuses_durable_events_and_counts_lost_probes(
 
 @pytest.mark.kafka
 def test_a_broker_restart_mid_stream_loses_no_event(
-    kafka_broker: Restartable, kafka_client: str, tmp_path: Path, unique_name: str
+    kafka_broker: LocalBroker, kafka_client: str, tmp_path: Path, unique_name: str
 ) -> None:
     bootstrap = kafka_broker.bootstrap
     topic = topic_for(unique_name, "availability")

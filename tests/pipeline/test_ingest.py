@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -27,14 +27,8 @@ from sla.config import PipelineConfig
 from sla.errors import StoreError, TransportError
 from sla.events import CloudEvent, new_event, topic_for
 
-
-class Restartable(Protocol):
-    """What the `kafka_broker` fixture (tests/conftest.py) offers: a broker of one test."""
-
-    @property
-    def bootstrap(self) -> str: ...
-    def start(self) -> str: ...
-    def stop(self) -> None: ...
+if TYPE_CHECKING:
+    from conftest import LocalBroker
 
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -151,7 +145,7 @@ def test_run_returns_when_stop_is_set(unique_name: str) -> None:
 
 @pytest.mark.kafka
 def test_the_loop_rides_out_a_broker_restart(
-    kafka_broker: Restartable, kafka_client: str, unique_name: str
+    kafka_broker: LocalBroker, kafka_client: str, unique_name: str
 ) -> None:
     transport = KAFKA_CLIENTS[kafka_client](
         kafka_broker.bootstrap, backoff=Backoff(deadline_s=60.0)

@@ -8,7 +8,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import kafka
 import pytest
@@ -24,6 +24,9 @@ from pipeline.transport import (
 )
 from sla.config import KafkaTransportConfig
 from sla.errors import TransportError
+
+if TYPE_CHECKING:
+    from conftest import LocalBroker
 
 PARTITIONS = 3
 
@@ -262,19 +265,9 @@ def test_a_commit_during_a_rebalance_is_logged_not_raised(
     assert "Kafka offsets not committed during a rebalance" in caplog.text
 
 
-class Restartable(Protocol):
-    """What the `kafka_broker` fixture (tests/conftest.py) offers: a broker of one test."""
-
-    bootstrap: str
-
-    def stop(self) -> None: ...
-
-    def start(self) -> str: ...
-
-
 @pytest.mark.kafka
 def test_a_discarded_producer_delivers_nothing_once_the_broker_is_back(
-    kafka_broker: Restartable, kafka_client: str, unique_name: str
+    kafka_broker: LocalBroker, kafka_client: str, unique_name: str
 ) -> None:
     transport = KAFKA_CLIENTS[kafka_client](kafka_broker.bootstrap, partitions=1)
     topic = f"{unique_name}.records"

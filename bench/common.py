@@ -65,7 +65,8 @@ def write_section(path: Path, name: str, body: str) -> None:
     text = path.read_text() if path.exists() else ""
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
-        text = head + section + rest.split(end, 1)[1].lstrip("\n")
+        # Only the marker's own line end goes: the blank line after a section stays.
+        text = head + section + rest.split(end, 1)[1].removeprefix("\n")
     else:
         text = text + ("\n" if text else "") + section
     path.write_text(text)

@@ -166,24 +166,37 @@ def test_the_loop_rides_out_a_broker_restart(
     assert store.counts_by_type() == {"slamon.probe.v1": 20}
 
 
-class CommitFailsOnce:
-    """A real consumer whose first commit raises, as when the broker drops after the store."""
+class DelegatingConsumer:
+    """A real consumer behind a wrapper; test doubles override what they watch or break."""
 
     def __init__(self, consumer: Consumer) -> None:
         self._consumer = consumer
-        self.failed = False
 
     def poll_batch(self, max_records: int, timeout_s: float) -> list[Message]:
         return self._consumer.poll_batch(max_records, timeout_s)
 
     def commit(self) -> None:
-        if not self.failed:
-            self.failed = True
-            raise TransportError("commit lost: broker gone")
         self._consumer.commit()
+
+    def assignment(self) -> frozenset[int]:
+        return self._consumer.assignment()
 
     def close(self) -> None:
         self._consumer.close()
+
+
+class CommitFailsOnce(DelegatingConsumer):
+    """A real consumer whose first commit raises, as when the broker drops after the store."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        super().__init__(consumer)
+        self.failed = False
+
+    def commit(self) -> None:
+        if not self.failed:
+            self.failed = True
+            raise TransportError("commit lost: broker gone")
+        super().commit()
 
 
 class WrappedTransport:
@@ -252,23 +265,17 @@ def test_the_collector_pause_restores_what_it_found() -> None:
         gc.enable()
 
 
-class CommitWatcher:
+class CommitWatcher(DelegatingConsumer):
     """A real consumer that notes, at each commit, whether the collector runs and how many
     parsed events are still alive."""
 
     def __init__(self, consumer: Consumer) -> None:
-        self._consumer = consumer
+        super().__init__(consumer)
         self.seen: list[tuple[bool, int]] = []
-
-    def poll_batch(self, max_records: int, timeout_s: float) -> list[Message]:
-        return self._consumer.poll_batch(max_records, timeout_s)
 
     def commit(self) -> None:
         self.seen.append((gc.isenabled(), live_events()))
-        self._consumer.commit()
-
-    def close(self) -> None:
-        self._consumer.close()
+        super().commit()
 
 
 def live_events() -> int:

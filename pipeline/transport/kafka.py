@@ -48,6 +48,12 @@ REQUEST_TIMEOUT_MS = 30_000
 # Kafka's default limit on a record (the broker's message.max.bytes is a few bytes more), set
 # explicitly because the dead-letter topic truncates bodies to stay below it.
 MAX_RECORD_BYTES = 1_048_576
+# How long `discard` waits for the sender thread to fail the pending records and stop.
+DISCARD_WAIT_S = 5.0
+# How long a poll keeps draining records that are already on their way once some arrived,
+# and how long it drains in all: a steady trickle must not hold a batch back to fill it up.
+DRAIN_TIMEOUT_MS = 20
+DRAIN_WINDOW_S = 0.1
 
 
 def delivery_timeout_ms(backoff: Backoff) -> int:
@@ -58,14 +64,6 @@ def delivery_timeout_ms(backoff: Backoff) -> int:
     since the producer goes on delivering later records of the partition after one fails.
     """
     return max(int(backoff.deadline_s * 1000), LINGER_MS + REQUEST_TIMEOUT_MS)
-
-
-# How long `discard` waits for the sender thread to fail the pending records and stop.
-DISCARD_WAIT_S = 5.0
-# How long a poll keeps draining records that are already on their way once some arrived,
-# and how long it drains in all: a steady trickle must not hold a batch back to fill it up.
-DRAIN_TIMEOUT_MS = 20
-DRAIN_WINDOW_S = 0.1
 
 
 class KafkaTransportProducer:

@@ -7,14 +7,19 @@ process (for its peak RSS):
 
 - baseline: ``SELECT service, count(*), sum(ok::INT) FROM probes GROUP BY service`` and
   ``SELECT service, count(*) FROM tickets GROUP BY service``;
-- full: ``slamon.compute.figures_in_batches`` (`--batch-services` services at a time; 0:
-  all at once) and the summary row of every configured service over the month, as
-  ``slamon compute --format csv`` runs them (the config is parsed before the clock starts),
-  on a store that keeps its settled tickets (`pipeline.settled_tickets`) as
-  the running pipeline's store does;
-- recomputed: the same with every ticket clock recomputed from the ticket events;
+- full: ``slamon.compute.figures_in_batches`` and the summary row of every configured
+  service over the month, as ``slamon compute --format csv`` runs them (the config is
+  parsed before the clock starts; settled tickets' stopped clocks and the changes counted
+  in the store, not listed), on a store that keeps its settled tickets
+  (`pipeline.settled_tickets`) as the running pipeline's store does;
+- listed: the same with every ticket clock and change listed, as the JSON needs them (its
+  writing not included);
+- recomputed: the summaries with every ticket clock recomputed from the ticket events;
 - settle: first of all, once, the full computation on the store opened writable, which
   migrates it and keeps the settled tickets the other measurements read.
+
+`--batch-services` sets the services reduced at a time (0: all at once); by default each
+measurement uses what ``slamon compute`` does (`figures_in_batches`).
 
 Each child but settle runs once to warm up, then `--repeat` times; the best wall time
 counts. The numbers go to `--json` and, with `--write-docs`, into docs/benchmarks.md.
@@ -38,7 +43,7 @@ import yaml
 from rich.console import Console
 
 from bench.common import machine, machine_lines, save_results
-from pipeline.engine import BATCH_SERVICES
+from pipeline.engine import BATCH_SERVICES, COUNTED_BATCH_SERVICES
 from pipeline.store import EventStore
 from sla.config import SlamonConfig
 from sla.intervals import Interval
@@ -50,6 +55,9 @@ GOAL_RATIO = 5.0
 # The time and ratio goals are set for the 10 M month (issue 3); memory counts at every size
 # (issue 7: 100 M out of core).
 GOAL_SIZE = 10_000_000
+
+# The measurements repeated on each store, in the order they run.
+KINDS = ("baseline", "recomputed", "listed", "full")
 
 BASELINE_SQL = (
     "SELECT service, count(*), sum(ok::INT) FROM probes GROUP BY service",
@@ -74,26 +82,32 @@ def _baseline(store: Path) -> Callable[[], object]:
     return lambda: [con.sql(sql).pl() for sql in BASELINE_SQL]
 
 
-def _full(store: Path, config: Path, batch_services: int, kind: str) -> Callable[[], object]:
+def _full(store: Path, config: Path, batch_services: int | None, kind: str) -> Callable[[], object]:
     loaded = SlamonConfig.model_validate(yaml.load(config.read_text(), Loader=yaml.CSafeLoader))
     since, until = month_window(store)
     event_store = EventStore(store, read_only=kind != "settle")
     window = Interval(since, until)
-    batch = batch_services or len(loaded.services)
+    batch = None if batch_services is None else batch_services or len(loaded.services)
 
     def run() -> object:
-        # What `slamon compute --format csv` does: each service's figures are consumed before
-        # the next batch is read (figures hold every ticket clock: keeping them all would
+        # What `slamon compute` does: each service's figures are consumed before the next
+        # batch is read (listed figures hold every ticket clock: keeping them all would
         # keep the month).
         figures = figures_in_batches(
-            loaded, event_store, window, until, batch, settled=kind != "recomputed"
+            loaded,
+            event_store,
+            window,
+            until,
+            batch,
+            settled=kind != "recomputed",
+            listed=kind == "listed",
         )
         return [summary_row(f) for f in figures]
 
     return run
 
 
-def child(kind: str, store: Path, config: Path, repeat: int, batch_services: int) -> None:
+def child(kind: str, store: Path, config: Path, repeat: int, batch_services: int | None) -> None:
     """Run one measurement in this process and print its wall times as JSON."""
     work = _baseline(store) if kind == "baseline" else _full(store, config, batch_services, kind)
     if kind == "settle":
@@ -109,12 +123,13 @@ def child(kind: str, store: Path, config: Path, repeat: int, batch_services: int
 
 
 def measure(
-    kind: str, store: Path, config: Path, repeat: int, batch_services: int
+    kind: str, store: Path, config: Path, repeat: int, batch_services: int | None
 ) -> dict[str, Any]:
     """One child process of `kind`: its wall times and its own peak RSS (from wait4)."""
     command = [sys.executable, "-m", "bench.compute", "--child", kind]
     command += ["--store", str(store), "--config", str(config), "--repeat", str(repeat)]
-    command += ["--batch-services", str(batch_services)]
+    if batch_services is not None:
+        command += ["--batch-services", str(batch_services)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE)
     assert process.stdout is not None
     output = process.stdout.read()
@@ -140,12 +155,13 @@ def event_counts(store: Path) -> dict[str, int]:
     return {str(type_): int(count) for type_, count in rows}
 
 
-def report(store: Path, config: Path, repeat: int, batch_services: int) -> dict[str, Any]:
-    """Both measurements of one store, the ratio and the verdict against the goals."""
+def report(store: Path, config: Path, repeat: int, batch_services: int | None) -> dict[str, Any]:
+    """Every measurement of one store, the ratios and the verdict against the goals."""
     settle = measure("settle", store, config, 1, batch_services)
     events = event_counts(store)
     baseline = measure("baseline", store, config, repeat, batch_services)
     recomputed = measure("recomputed", store, config, repeat, batch_services)
+    listed = measure("listed", store, config, repeat, batch_services)
     full = measure("full", store, config, repeat, batch_services)
     ratio = full["best_seconds"] / baseline["best_seconds"]
     goals = {"peak_rss": full["peak_rss_bytes"] <= GOAL_RSS_BYTES}
@@ -163,6 +179,8 @@ def report(store: Path, config: Path, repeat: int, batch_services: int) -> dict[
         "baseline": baseline,
         "recomputed": recomputed,
         "recomputed_ratio": recomputed["best_seconds"] / baseline["best_seconds"],
+        "listed": listed,
+        "listed_ratio": listed["best_seconds"] / baseline["best_seconds"],
         "full": full,
         "ratio": ratio,
         "goals": goals,
@@ -177,6 +195,13 @@ def probe_results(events: dict[str, int]) -> int:
 def size_name(events: dict[str, int]) -> str:
     """ "10 M", "100 M": the month's probe results in millions."""
     return f"{probe_results(events) / 1e6:,.0f} M"
+
+
+def batches(kind: str, batch_services: int | None) -> str:
+    """The services a measurement reduced at a time: as asked, else as `slamon compute`."""
+    if batch_services is None:
+        batch_services = BATCH_SERVICES if kind == "listed" else COUNTED_BATCH_SERVICES
+    return "all services at once" if not batch_services else f"{batch_services:,} services a batch"
 
 
 def render_markdown(result: dict[str, Any], command: str) -> str:
@@ -207,20 +232,31 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
     ]
     for run in result["runs"]:
         base, size = run["baseline"], size_name(run["events"])
-        batches = (
-            "all services at once"
-            if run["batch_services"] == 0
-            else f"{run['batch_services']:,} services a batch"
-        )
-        full = f"full: `figures_in_batches` + `summary_row` ({batches})"
+        asked = run["batch_services"]
+        summaries = "`figures_in_batches` + `summary_row`"
         lines.append(
             f"| {size} | baseline: bare DuckDB `GROUP BY service` scans "
             f"| {base['best_seconds']:.3f} s | {times(base)} | {mib(base)} | |"
         )
         for kind, what, ratio in (
             ("settle", "full, store opened writable: keeps what settled (once, no warm-up)", None),
-            ("recomputed", f"{full}, every ticket clock recomputed", run["recomputed_ratio"]),
-            ("full", f"{full}, settled tickets read from the store", run["ratio"]),
+            (
+                "recomputed",
+                f"{summaries}, every ticket clock recomputed ({batches('recomputed', asked)})",
+                run["recomputed_ratio"],
+            ),
+            (
+                "listed",
+                f"{summaries}, every clock and change listed, as for the JSON "
+                f"({batches('listed', asked)})",
+                run["listed_ratio"],
+            ),
+            (
+                "full",
+                f"full: {summaries}, settled tickets counted in the store, as for the CSV "
+                f"({batches('full', asked)})",
+                run["ratio"],
+            ),
         ):
             numbers = run[kind]
             shown = "" if ratio is None else f"{ratio:.0f}x"
@@ -259,14 +295,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--batch-services",
         type=int,
-        default=BATCH_SERVICES,
-        help=f"Services per batch of the full computation, 0 for all at once ({BATCH_SERVICES}).",
+        help="Services reduced at a time, 0 for all at once (default: as `slamon compute`: "
+        f"{COUNTED_BATCH_SERVICES:,} for summaries, {BATCH_SERVICES} listed).",
     )
     parser.add_argument("--json", type=Path, default=Path("var/bench/compute.json"))
     parser.add_argument("--write-docs", type=Path, help="Markdown file to put the numbers in.")
-    parser.add_argument(
-        "--child", choices=("settle", "baseline", "recomputed", "full"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--child", choices=(*KINDS, "settle"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     stores: list[Path] = args.store or [Path("var/bench/month.duckdb")]
     configs: list[Path] = args.config or [store.with_suffix(".yaml") for store in stores]
@@ -281,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
         with console.status(f"{store}: measuring the baseline scan and the full computation"):
             run = report(store, config, args.repeat, args.batch_services)
         result["runs"].append(run)
-        for kind in ("settle", "baseline", "recomputed", "full"):
+        for kind in ("settle", *KINDS):
             numbers = run[kind]
             console.print(
                 f"{size_name(run['events']):>6} {kind:10} best {numbers['best_seconds']:.3f} s of "

@@ -181,6 +181,31 @@ def agreed_service_time(
     return subtract(cal.working_intervals(window.start, window.end), maintenance)
 
 
+def _spans(outages: Iterable[Outage], window: Interval, now: int) -> list[tuple[Outage, Interval]]:
+    """The outages that reach into ``window`` as of ``now``, by start, each with its part in it."""
+    spanned = [(o, o.span(window, now)) for o in sorted(outages, key=lambda o: o.start)]
+    return [(o, s) for o, s in spanned if s is not None]
+
+
+def _excluded(
+    spans: Iterable[tuple[Outage, Interval]], maintenance: Iterable[Interval]
+) -> list[Interval]:
+    """What leaves the agreed service time: maintenance, and planned outages (agreed downtime)."""
+    return union([*maintenance, *(s for o, s in spans if o.planned)])
+
+
+def agreed_service_seconds(
+    cal: BusinessCalendar,
+    window: Interval,
+    outages: Iterable[Outage],
+    maintenance: Iterable[Interval],
+    now: int,
+) -> int:
+    """The agreed service time of ``window`` in seconds, as ``availability`` counts it."""
+    excluded = _excluded(_spans(outages, window, now), maintenance)
+    return total(agreed_service_time(cal, window, excluded))
+
+
 def _ratio(agreed: int, downtime: int) -> float | None:
     return (agreed - downtime) / agreed if agreed else None
 
@@ -201,10 +226,8 @@ def availability(
     count_partial: bool = False,
 ) -> AvailabilityResult:
     """Availability over ``window``: agreed service time, downtime, ratios, MTBF/MTRS/MTBSI."""
-    spanned = [(o, o.span(window, now)) for o in sorted(outages, key=lambda o: o.start)]
-    in_window = [(o, s) for o, s in spanned if s is not None]
-    # A planned outage is agreed downtime, so it leaves the agreed service time like maintenance.
-    excluded = union([*maintenance, *(s for o, s in in_window if o.planned)])
+    in_window = _spans(outages, window, now)
+    excluded = _excluded(in_window, maintenance)
     agreed = agreed_service_time(cal, window, excluded)
     agreed_24x7 = subtract([window], excluded)
 

@@ -11,7 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sla.availability import AvailabilityResult, availability, error_budget
+from sla.availability import (
+    AvailabilityResult,
+    agreed_service_seconds,
+    availability,
+    error_budget,
+)
 from sla.calendar import Calendars
 from sla.capacity import CapacitySummary, capacity_summaries
 from sla.changes import ChangeSummary
@@ -151,11 +156,10 @@ def service_figures(
         if objectives.availability is not None:
             # The budget is the whole window's: early in a month a 10 s blip must not read
             # as an overspent budget. Maintenance and planned outages known so far are out.
-            planned = [o for o in inputs.outages if o.planned]
-            whole = availability(calendar, window, planned, inputs.maintenance, window.end)
-            spent = error_budget(
-                objectives.availability, whole.agreed_seconds, result.downtime_seconds
+            whole = agreed_service_seconds(
+                calendar, window, inputs.outages, inputs.maintenance, window.end
             )
+            spent = error_budget(objectives.availability, whole, result.downtime_seconds)
             budget = ErrorBudgetFigures(
                 objectives.availability,
                 spent.budget_seconds,

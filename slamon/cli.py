@@ -253,7 +253,9 @@ def compute_command(
             sys.stdout.write(render_explain_json(document))
         return
     with source:
-        figures = figures_in_batches(loaded, source, window, instant)
+        # The CSV and the table are summaries: they need no listed clocks and changes.
+        listed = output is OutputFormat.JSON
+        figures = figures_in_batches(loaded, source, window, instant, listed=listed)
         if output is OutputFormat.TABLE:
             Console().print(render_table(figures, window))
         elif output is OutputFormat.JSON:

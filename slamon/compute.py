@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.engine import BATCH_SERVICES, services_with_inputs
+from pipeline.engine import BATCH_SERVICES, COUNTED_BATCH_SERVICES, services_with_inputs
 from pipeline.shards import ShardUnion
 from pipeline.store import EventStore
 from sla.calendar import Calendars
@@ -94,21 +94,29 @@ def figures_in_batches(
     store: EventStore,
     window: Interval,
     now: int,
-    batch_services: int = BATCH_SERVICES,
+    batch_services: int | None = None,
     *,
     settled: bool = True,
+    listed: bool = True,
 ) -> Iterator[ServiceFigures]:
     """Every configured service's figures over `window`, as of min(now, window end), in
-    config order, reduced `batch_services` services at a time.
+    config order, reduced `batch_services` services at a time (by default
+    `pipeline.engine.BATCH_SERVICES` listed, `COUNTED_BATCH_SERVICES` counted).
 
     Memory follows the batch: a caller that writes each service's figures out before asking
     for the next never holds the month of a whole estate. `settled` as in
-    `pipeline.engine.inputs_from_store`.
+    `pipeline.engine.inputs_from_store`. With `listed` false, the stopped clocks of settled
+    tickets and the changes are counted in the store instead of listed, as the live figures
+    are: every figure is the same, but `tickets.clocks` then holds only the recomputed
+    clocks (every running one among them), so only summaries may be written from them.
     """
     at = min(now, window.end)
     calendars = Calendars(config.calendars)
+    count_in = None if listed else {s.id: [window] for s in config.services}
+    if batch_services is None:
+        batch_services = BATCH_SERVICES if listed else COUNTED_BATCH_SERVICES
     for service, inputs in services_with_inputs(
-        store, config, window.start, at, batch_services, settled=settled
+        store, config, window.start, at, batch_services, settled=settled, count_in=count_in
     ):
         yield service_figures(service, calendars, inputs, window, at)
 
@@ -245,7 +253,6 @@ def render_table(figures: Iterable[ServiceFigures], window: Interval) -> Table:
         table.add_column(column, justify="left" if column == "service" else "right")
     for f in figures:
         row = summary_row(f)
-        continuity = f.continuity
         table.add_row(
             f.service,
             _percent(row["availability_ratio"]),
@@ -255,12 +262,6 @@ def render_table(figures: Iterable[ServiceFigures], window: Interval) -> Table:
             "" if row["credit_percent"] is None else f"{row['credit_percent']:g} %",
             f"{row['tickets_met']}/{row['tickets_breached']}",
             _percent(row["change_success_ratio"]),
-            "overdue"
-            if continuity.overdue
-            else ""
-            if continuity.last_test is None
-            else "passed"
-            if continuity.last_test.passed
-            else "failed",
+            _continuity(f.continuity),
         )
     return table

@@ -12,6 +12,7 @@ from sla.availability import (
     ErrorBudget,
     Impact,
     Outage,
+    agreed_service_seconds,
     availability,
     burn_rate,
     error_budget,
@@ -363,6 +364,17 @@ def test_splitting_the_window_adds_up(
     ]
     assert whole.downtime_seconds == sum(p.downtime_seconds for p in parts)
     assert whole.agreed_seconds == sum(p.agreed_seconds for p in parts)
+
+
+@given(calendars, outage_lists, maintenance_lists, instants)
+def test_agreed_service_seconds_are_those_availability_counts(
+    cal: BusinessCalendar, outages: list[Outage], maintenance: list[Interval], now: int
+) -> None:
+    # The error budget's agreed time is counted alone; it must be availability's.
+    result = availability(cal, DECEMBER, outages, maintenance, now)
+    assert agreed_service_seconds(cal, DECEMBER, outages, maintenance, now) == (
+        result.agreed_seconds
+    )
 
 
 def test_worked_example_of_docs_formulas_md() -> None:

@@ -11,13 +11,22 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from rich.console import Console
 
 from pipeline.parquet import ParquetExporter, s3_location
 from pipeline.store import EventStore
 from sla.config import SlamonConfig
-from sla.events import CHANGE, MAINTENANCE, OUTAGE, TICKET, new_event, parse_event
+from sla.events import (
+    CHANGE,
+    CONTINUITY,
+    MAINTENANCE,
+    OUTAGE,
+    TICKET,
+    new_event,
+    parse_event,
+)
 from sla.intervals import Interval
-from slamon.compute import figures_in_batches, write_json
+from slamon.compute import figures_in_batches, render_table, summary_row, write_json
 
 if TYPE_CHECKING:
     from conftest import S3Store
@@ -184,6 +193,58 @@ def test_report_pack_figures_equal_compute(files: dict[str, Path], tmp_path: Pat
     assert figures == json.loads(month.stdout)  # the same engine, the same document
     unknown = slamon("report", "-c", str(files["config"]), "--service", "nope", "--out", str(out))
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: ")
+
+
+def test_summaries_count_settled_tickets_and_equal_the_listed_figures(tmp_path: Path) -> None:
+    # T1 of the scenario is resolved at 14:00: settled once a computation on a writable store
+    # has kept its clocks. T2, opened at 23:50 and not yet answered at the window's end
+    # (10 min of its 15), keeps running.
+    config = SlamonConfig.model_validate(CONFIG)
+    window, now = Interval(1_790_812_800, 1_790_899_200), 1_791_158_400
+    open_ticket = {"ticket_id": "T2", "kind": "incident", "priority": "P1", "status": "new"}
+    late = new_event(TICKET, "shop", open_ticket, source="test", time=t("23:50"), id="shop-t2")
+    path = tmp_path / "store.duckdb"
+    with EventStore(path) as store:
+        store.write_batch([parse_event(raw) for raw in scenario()] + [late])
+        list(figures_in_batches(config, store, window, now))
+    with EventStore(path, read_only=True) as store:
+        (listed,) = figures_in_batches(config, store, window, now)
+        (counted,) = figures_in_batches(config, store, window, now, listed=False)
+    assert summary_row(counted) == summary_row(listed)
+    assert summary_row(counted)["tickets_met"] == 1  # T1's response
+    assert summary_row(counted)["tickets_breached"] == 1  # T1's resolution
+    assert summary_row(counted)["tickets_in_flight"] == 2  # T2's clocks
+    assert summary_row(counted)["changes"] == 1
+    # T1's clocks came counted from the store, T2's running ones are recomputed and listed.
+    assert {(c.ticket_id, c.clock) for c in listed.tickets.clocks} == {
+        ("T1", "response"), ("T1", "resolution"), ("T2", "response"), ("T2", "resolution")
+    }  # fmt: skip
+    assert {c.ticket_id for c in counted.tickets.clocks} == {"T2"}
+    assert counted.tickets.at_risk == listed.tickets.at_risk
+
+
+def test_the_table_says_when_a_continuity_test_was_not_judged() -> None:
+    # No RTO or RPO objective: the test has nothing to be judged against, so it neither
+    # passed nor failed.
+    config = SlamonConfig.model_validate(CONFIG)
+    window, now = Interval(1_790_812_800, 1_790_899_200), 1_791_158_400
+    test = {
+        "test_id": "DR-1",
+        "scenario": "restore",
+        "invoked_at": t("08:00"),
+        "restored_at": t("09:00"),
+        "data_restored_to": t("07:30"),
+        "outcome": "passed",
+    }
+    with EventStore(":memory:") as store:
+        store.write_batch([new_event(CONTINUITY, "shop", test, source="test", time=t("09:00"))])
+        (figures,) = figures_in_batches(config, store, window, now)
+    assert figures.continuity.last_test is not None
+    assert figures.continuity.last_test.passed is None
+    console = Console(width=200, record=True)
+    console.print(render_table([figures], window))
+    (row,) = [line for line in console.export_text().splitlines() if "shop" in line]
+    assert row.rstrip(" │").endswith("not judged")
 
 
 @pytest.mark.parametrize("services", [0, 1, 3])

@@ -570,28 +570,24 @@ def _clock_tallies(
     counts: pl.DataFrame, windows_of: Windows
 ) -> dict[str, dict[Interval, ClockTally]]:
     """`STORED_CLOCK_COUNTS` rows as tallies per service and window, empty ones included."""
-    groups: dict[tuple[str, Interval], dict[ClockGroup, int]] = defaultdict(dict)
-    resolved: dict[tuple[str, Interval], tuple[int, int]] = defaultdict(lambda: (0, 0))
-    for (
-        service,
-        start,
-        end,
-        kind,
-        priority,
-        clock,
-        status,
-        n,
-        seconds,
-        resolutions,
-    ) in counts.iter_rows():
-        key = (service, Interval(start, end))
-        groups[key][kind, priority, clock, status] = n
-        total, count = resolved[key]
-        resolved[key] = (total + seconds, count + resolutions)
+    # Keyed by plain (service, start, end): an `Interval` per row would be most of the cost.
+    groups: dict[tuple[str, int, int], dict[ClockGroup, int]] = defaultdict(dict)
+    for service, start, end, kind, priority, clock, status, n in counts.select(
+        "service", "start", "end", "kind", "priority", "clock", "status", "clocks"
+    ).iter_rows():
+        groups[service, start, end][kind, priority, clock, status] = n
+    resolved = {
+        (service, start, end): (seconds, n)
+        for service, start, end, seconds, n in counts.group_by("service", "start", "end")
+        .agg(pl.col("resolution_seconds").sum(), pl.col("resolutions").sum())
+        .iter_rows()
+    }
     return {
         service: {
-            window: ClockTally(groups[service, window], *resolved[service, window])
-            for window in windows
+            w: ClockTally(
+                groups[service, w.start, w.end], *resolved.get((service, w.start, w.end), (0, 0))
+            )
+            for w in windows
         }
         for service, windows in windows_of.items()
     }

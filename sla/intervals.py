@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from sla.errors import SlamonError
 
@@ -31,10 +32,14 @@ class Interval:
         return self.end - self.start
 
 
+# Sorting by this key compares in C; the dataclass's own ordering calls Python per comparison.
+_BOUNDS = attrgetter("start", "end")
+
+
 def union(intervals: Iterable[Interval]) -> list[Interval]:
     """Sorted, disjoint, non-empty intervals covering the same seconds; touching ones merge."""
     merged: list[Interval] = []
-    for interval in sorted(i for i in intervals if i.end > i.start):
+    for interval in sorted((i for i in intervals if i.end > i.start), key=_BOUNDS):
         if merged and interval.start <= merged[-1].end:
             if interval.end > merged[-1].end:
                 merged[-1] = Interval(merged[-1].start, interval.end)

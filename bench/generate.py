@@ -34,7 +34,7 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.migrations import TABLE_OF_TYPE, migrate
+from pipeline.migrations import ENVELOPE_COLUMNS, TABLE_OF_TYPE, migrate
 from pipeline.probe_islands import rebuild_probe_islands, service_batches
 from pipeline.settled_tickets import REBUILD_TICKET_SIGNATURES
 
@@ -349,7 +349,7 @@ class Month:
 
     def statuses(self) -> Rows:
         """Reported down/up pairs of every tenth service, after an initial 'up'."""
-        rows = Rows.of("state", "reason")
+        rows = Rows.of("state", "reason", "source")
         for service in range(0, self.spec.services, 10):
             t = self.spec.start_us - _DAY
             rows.add(
@@ -358,6 +358,7 @@ class Month:
                 time=t,
                 state="up",
                 reason=None,
+                source=SOURCE,
             )
             for n in range(1, 1 + 2 * self.random.randrange(0, 4), 2):
                 t = max(t + _SECOND, self._instant())
@@ -368,6 +369,7 @@ class Month:
                         time=t,
                         state=state,
                         reason=reason,
+                        source=SOURCE,
                     )
                     t += int(self.random.expovariate(1 / (20 * 60)) * _SECOND) + _SECOND
         return rows
@@ -491,12 +493,16 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, rows: Rows) -> None:
     con.unregister("_bench_rows")
 
 
+# Typed columns that are not data fields (as SQL string literals).
+_ENVELOPE = ", ".join(f"'{name}'" for name in ENVELOPE_COLUMNS)
+
+
 def _ledger(con: duckdb.DuckDBPyConnection, table: str, where: str = "true") -> None:
     """The ledger rows of a typed table (those `where` selects), with each event's
     CloudEvent JSON as `raw`."""
     columns = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_name = ? AND column_name NOT IN ('event_id', 'service', 'time') "
+        f"WHERE table_name = ? AND column_name NOT IN ({_ENVELOPE}) "
         "ORDER BY ordinal_position",
         [table],
     ).fetchall()

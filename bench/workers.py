@@ -98,9 +98,7 @@ def _stdout(child: subprocess.Popen[str]) -> IO[str]:
     return child.stdout
 
 
-def _follow(
-    children: list[subprocess.Popen[str]], expected: int
-) -> tuple[dict[int, int], float]:
+def _follow(children: list[subprocess.Popen[str]], expected: int) -> tuple[dict[int, int], float]:
     """Read the children's counts until they add up to `expected`; the counts, last time."""
     stored = {child.pid: 0 for child in children}
     partial = {child.pid: b"" for child in children}

@@ -145,18 +145,16 @@ def probe_islands_in_window(
     )
 
 
-# Each monitor (service and CloudEvent source, which only the ledger holds) has its own
-# state. Only real changes matter; of those before the window, the last one of each monitor
-# gives its state at the start. Equal states in a row are one change, as in
-# outages_from_status_changes. The ledger is filtered by type before the join: a hundred
-# status events then cost a scan of the type column, not of every id in the ledger.
+# Each monitor (service and CloudEvent source) has its own state. Only real changes matter;
+# of those before the window, the last one of each monitor gives its state at the start.
+# Equal states in a row are one change, as in outages_from_status_changes.
 STATUS_CHANGES = f"""
 WITH ordered AS (
-    SELECT s.service, e.source, {_T.format("s.time")} AS t, s.state, s.time, s.event_id,
-           lag(s.state) OVER (
-               PARTITION BY s.service, e.source ORDER BY s.time, s.event_id) AS previous
-    FROM statuses s JOIN events e ON e.id = s.event_id AND e.type = 'slamon.status.v1'
-    WHERE s.time < to_timestamp($now + 1) AND /*in batch: s.service*/
+    SELECT service, source, {_T.format("time")} AS t, state, time, event_id,
+           lag(state) OVER (
+               PARTITION BY service, source ORDER BY time, event_id) AS previous
+    FROM statuses
+    WHERE time < to_timestamp($now + 1) AND /*in batch: service*/
 ), changes AS (
     SELECT * FROM ordered WHERE previous IS DISTINCT FROM state
 )

@@ -19,7 +19,8 @@ type                        table            data columns
 ==========================  ===============  ==================================================
 ``slamon.probe.v1``         ``probes``       check, ok, latency_ms, status_code, error,
                                              cert_expires_at (since version 2)
-``slamon.status.v1``        ``statuses``     state, reason
+``slamon.status.v1``        ``statuses``     state, reason; and ``source`` (since
+                                             version 7), the CloudEvent's
 ``slamon.outage.v1``        ``outages``      outage_id, start, end, planned, impact, ref
 ``slamon.maintenance.v1``   ``maintenance``  window_id, start, end, reason, change_ref
 ``slamon.capacity.v1``      ``capacity``     resource, used, capacity, unit, host
@@ -72,8 +73,9 @@ TABLE_OF_TYPE: dict[str, str] = {
     "slamon.continuity.v1": "continuity",
 }
 
-# The columns every typed table starts with; the rest are data fields.
-EVENT_COLUMNS = ("event_id", "service", "time")
+# Typed columns taken from the CloudEvent's envelope (its ledger column), not from its data:
+# every typed table starts with the first three.
+ENVELOPE_COLUMNS = {"event_id": "id", "service": "subject", "time": "time", "source": "source"}
 
 
 @dataclass(frozen=True)
@@ -150,21 +152,37 @@ CREATE VIEW outages_latest AS
 # Added columns go last: the store fills typed tables by column name, in catalog order.
 _V2 = "ALTER TABLE probes ADD COLUMN cert_expires_at TIMESTAMPTZ"
 
+
+def _copied(table: str, select: str, not_null: tuple[str, ...]) -> str:
+    """Replace `table` with the rows of `select` (from ``{table}``), `not_null` columns set
+    NOT NULL again (a table created from a query has no constraints)."""
+    return "\n".join(
+        [
+            f"CREATE TABLE {table}_copy AS {select.format(table=table)};",
+            f"DROP TABLE {table};",
+            f"ALTER TABLE {table}_copy RENAME TO {table};",
+            *(f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL;" for column in not_null),
+        ]
+    )
+
+
 # The primary-key index of the ledger grew by ~88 bytes an event and stayed in memory for
 # good. DuckDB cannot drop a key, so the ledger is copied without it, in time order: the
 # store finds stored ids by time ranges, which the zone maps of time-ordered row groups prune.
-_V5 = """
-CREATE TABLE events_v5 AS SELECT * FROM events ORDER BY time;
-DROP TABLE events;
-ALTER TABLE events_v5 RENAME TO events;
-ALTER TABLE events ALTER COLUMN id SET NOT NULL;
-ALTER TABLE events ALTER COLUMN type SET NOT NULL;
-ALTER TABLE events ALTER COLUMN source SET NOT NULL;
-ALTER TABLE events ALTER COLUMN subject SET NOT NULL;
-ALTER TABLE events ALTER COLUMN time SET NOT NULL;
-ALTER TABLE events ALTER COLUMN ingested_at SET NOT NULL;
-ALTER TABLE events ALTER COLUMN raw SET NOT NULL;
-"""
+_V5 = _copied(
+    "events",
+    "SELECT * FROM {table} ORDER BY time",
+    ("id", "type", "source", "subject", "time", "ingested_at", "raw"),
+)
+
+# A status change belongs to its monitor, the CloudEvent source: with it in the typed table,
+# the engine no longer joins the whole ledger for it (400 ms and 600 MiB on a 100 M month).
+# Copied, not updated: DuckDB cannot add NOT NULL to a column updated in the same transaction.
+_V7 = _copied(
+    "statuses",
+    "SELECT s.*, e.source FROM {table} s LEFT JOIN events e ON e.id = s.event_id",
+    ("event_id", "service", "time", "source"),
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events ledger and one typed table per event type", _V1),
@@ -173,6 +191,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "settled ticket clocks", CREATE_SETTLED_TICKETS),
     Migration(5, "events ledger without its primary-key index, in time order", _V5),
     Migration(6, "ticket signatures", CREATE_TICKET_SIGNATURES + REBUILD_TICKET_SIGNATURES),
+    Migration(7, "statuses: the CloudEvent source", _V7),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

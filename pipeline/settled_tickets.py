@@ -125,7 +125,7 @@ WITH windows AS (
     SELECT unnest($window_services) AS service, unnest($starts) AS start, unnest($ends) AS "end"
 )
 SELECT c.service, w.start, w."end", c.kind, c.priority, c.clock, c.status, count(*) AS clocks,
-       coalesce(sum(c.elapsed_seconds) FILTER (resolved), 0) AS resolution_seconds,
+       coalesce(sum(c.elapsed_seconds) FILTER (resolved), 0)::BIGINT AS resolution_seconds,
        count(*) FILTER (resolved) AS resolutions
 FROM (
     SELECT *, clock = 'resolution' AND kind = 'incident' AS resolved FROM settled_clocks
@@ -174,6 +174,30 @@ def window_params(windows_of: Windows) -> dict[str, list[Any]]:
         "starts": [w.start for _, w in windows],
         "ends": [w.end for _, w in windows],
     }
+
+
+# What `STORED_CLOCK_COUNTS` groups by; its other columns are counts and sums.
+COUNT_KEYS = ("service", "start", "end", "kind", "priority", "clock", "status")
+
+
+def clock_counts(clocks: pl.DataFrame, windows: Mapping[str, list[Any]]) -> pl.DataFrame:
+    """`STORED_CLOCK_COUNTS` of listed clocks (``CLOCK_COLUMNS``): the stopped ones in each
+    window of ``window_params``, counted."""
+    asked = pl.DataFrame(
+        {"service": windows["window_services"], "start": windows["starts"], "end": windows["ends"]},
+        schema={"service": pl.String, "start": pl.Int64, "end": pl.Int64},
+    )
+    resolved = (pl.col("clock") == "resolution") & (pl.col("kind") == "incident")
+    return (
+        clocks.join(asked, on="service")
+        .filter(pl.col("stopped_at").is_between(pl.col("start"), pl.col("end"), closed="left"))
+        .group_by(COUNT_KEYS)
+        .agg(
+            clocks=pl.len().cast(pl.Int64),
+            resolution_seconds=pl.col("elapsed_seconds").filter(resolved).sum().cast(pl.Int64),
+            resolutions=resolved.sum().cast(pl.Int64),
+        )
+    )
 
 
 def policy_fingerprint(policy: TicketPolicy, calendar: CalendarConfig | None) -> str:
@@ -243,9 +267,9 @@ class SettledTickets:
         """The clocks (``CLOCK_COLUMNS``, sorted by service, ticket, cycle and clock) of the
         tickets of `services` known at `now`, but for those that stopped before `since`.
 
-        With `count_in` (windows by service), the stored clocks of settled tickets are
-        counted per window instead (the second frame, ``STORED_CLOCK_COUNTS``; else None)
-        and left out of the first.
+        With `count_in` (windows by service), every stopped clock, stored or recomputed, is
+        counted per window instead (the second frame, with the columns of
+        ``STORED_CLOCK_COUNTS``; else None): the first then holds the running clocks only.
         """
         services = [s for s in services if s in self._policies]
         # Without stored clocks, ask for a fingerprint no settled ticket has.
@@ -271,9 +295,16 @@ class SettledTickets:
         computed = ticket_clocks_frame(updates, self._policies, self._calendars, now)
         if not store.read_only and computed.height:
             self._keep(store, updates, computed)
-        recent = computed.filter(pl.col("stopped_at").is_null() | (pl.col("stopped_at") >= since))
         if count_in is not None:
-            return recent.sort("service", "ticket_id", "cycle", "clock"), stored
+            running = computed.filter(pl.col("stopped_at").is_null())
+            windows = window_params({s: count_in.get(s, ()) for s in services})
+            counted = (
+                pl.concat([stored, clock_counts(computed, windows)], how="vertical_relaxed")
+                .group_by(COUNT_KEYS)
+                .sum()
+            )
+            return running.sort("service", "ticket_id", "cycle", "clock"), counted
+        recent = computed.filter(pl.col("stopped_at").is_null() | (pl.col("stopped_at") >= since))
         listed = pl.concat([stored.cast(recent.schema), recent])
         return listed.sort("service", "ticket_id", "cycle", "clock"), None
 

@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.migrations import EVENT_COLUMNS, LATEST_VERSION, TABLE_OF_TYPE, migrate
+from pipeline.migrations import ENVELOPE_COLUMNS, LATEST_VERSION, TABLE_OF_TYPE, migrate
 from pipeline.migrations import current_version as schema_version_of
 from pipeline.probe_islands import IslandTails, rebuild_probe_islands
 from pipeline.settled_tickets import UPDATE_TICKET_SIGNATURES, replace_settled
@@ -308,14 +308,12 @@ class EventStore:
         schema = self._table_schemas[table]
         if len(events) < ledger.num_rows:
             ledger = ledger.filter(pc.equal(ledger["type"], pa.scalar(events[0].type, pa.string())))
-        columns: dict[str, pa.Array[Any] | pa.ChunkedArray[Any]] = {
-            "event_id": ledger["id"],
-            "service": ledger["subject"],
-            "time": ledger["time"],
-        }
+        columns: dict[str, pa.Array[Any] | pa.ChunkedArray[Any]] = {}
         data = list(map(attrgetter("data"), events))
         for field in schema:
-            if field.name not in EVENT_COLUMNS:
+            if field.name in ENVELOPE_COLUMNS:
+                columns[field.name] = ledger[ENVELOPE_COLUMNS[field.name]]
+            else:
                 columns[field.name] = _column(data, field.name, field.type)
         return pa.table(columns, schema=schema)
 

@@ -90,8 +90,9 @@ class ServiceInputs:
     since: they fall in no window within [since, now] (`sla.tickets.in_window`); and but
     for those `counted_clocks` counts."""
     counted_clocks: dict[Interval, ClockTally] | None = None
-    """Per window, the stopped clocks of settled tickets in it, counted instead of listed
-    (the live figures); None when every clock is listed."""
+    """Per window, the stopped clocks in it, counted instead of listed (the live figures and
+    the summaries; `ticket_clocks` then lists the running clocks only); None when every
+    clock is listed."""
     counted_changes: dict[Interval, ChangeTally] | None = None
     """Per window, the changes that ended in it, counted; None when `changes` lists them."""
 

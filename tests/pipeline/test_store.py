@@ -355,6 +355,38 @@ def test_a_version_5_store_gains_the_signatures_of_its_tickets(tmp_path: Path) -
     assert signatures == [("web", "T1", 2, int(T0.timestamp() + 90) * 1_000_000)]
 
 
+def test_a_version_6_store_gains_the_source_of_its_status_changes(tmp_path: Path) -> None:
+    # Two monitors of one service at version 6: the source was only in the ledger.
+    path = store_at_version(
+        tmp_path / "v6.duckdb",
+        6,
+        "INSERT INTO events VALUES (?, 'slamon.status.v1', ?, 'web', ?, ?, '{}')",
+        [["s1", "alertmanager", T0, T0], ["s2", "statuspage", T0, T0]],
+    )
+    with duckdb.connect(str(path)) as connection:
+        connection.executemany(
+            "INSERT INTO statuses VALUES (?, 'web', ?, ?, NULL)",
+            [["s1", T0, "down"], ["s2", T0, "up"]],
+        )
+    later = new_event(
+        "slamon.status.v1",
+        "web",
+        {"state": "up"},
+        source="alertmanager",
+        time=T0 + timedelta(minutes=5),
+        id="s3",
+    )
+    with EventStore(path) as store:
+        assert store.schema_version == LATEST_VERSION >= 7
+        assert store.write_batch([later]) == 1
+        rows = store.query("SELECT event_id, source, state FROM statuses ORDER BY event_id")
+    assert rows.rows() == [
+        ("s1", "alertmanager", "down"),
+        ("s2", "statuspage", "up"),
+        ("s3", "alertmanager", "up"),
+    ]
+
+
 # More than one DuckDB row group (122,880 rows): old events then sit in row groups that the
 # time ranges of later batches skip.
 MANY = 130_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,13 @@ from pipeline.shards import ShardUnion
 from sla.config import SlamonConfig
 from sla.events import CAPACITY, PROBE, new_event
 from sla.intervals import Interval
-from slamon.compute import compute, render_json, store_from_events
+from slamon.compute import (
+    compute,
+    figures_in_batches,
+    render_json,
+    store_from_events,
+    write_csv,
+)
 from slamon.configfile import load_config
 
 if TYPE_CHECKING:
@@ -81,11 +88,13 @@ def ingested(samples: dict[str, float]) -> dict[str, float]:
     }
 
 
-def figures_json(config: SlamonConfig, store: Any, now: int) -> str:
-    """The `slamon compute` JSON of the stream's six hours, as of `now`."""
+def figures_documents(config: SlamonConfig, store: Any, now: int) -> tuple[str, str]:
+    """The `slamon compute` JSON and CSV of the stream's six hours, as of `now`."""
     window = Interval(int(START.timestamp()), now)
+    summaries = io.StringIO()
     with store:
-        return render_json(compute(config, store, window, now), window, now)
+        write_csv(figures_in_batches(config, store, window, now, listed=False), summaries)
+        return render_json(compute(config, store, window, now), window, now), summaries.getvalue()
 
 
 def test_three_workers_one_killed_lose_and_double_count_nothing(
@@ -169,11 +178,12 @@ def test_three_workers_one_killed_lose_and_double_count_nothing(
     assert len(union.shards) == PARTITIONS
 
     now = int((START + timedelta(hours=6)).timestamp())
-    clean = figures_json(config, store_from_events(stream, config, Console(quiet=True)), now)
+    clean = figures_documents(config, store_from_events(stream, config, Console(quiet=True)), now)
     downtime = {
         service: figures["availability"]["downtime_seconds"]
-        for service, figures in json.loads(clean)["services"].items()
+        for service, figures in json.loads(clean[0])["services"].items()
     }
     assert all(downtime[s] > 0 for s in SERVICES), downtime
-    assert figures_json(config, union, now) == clean
-    assert figures_json(config, store_from_parquet(tmp_path / "parquet"), now) == clean
+    assert len(clean[1].splitlines()) == 1 + len(SERVICES)
+    assert figures_documents(config, union, now) == clean
+    assert figures_documents(config, store_from_parquet(tmp_path / "parquet"), now) == clean

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import random
 import signal
@@ -355,9 +356,7 @@ class Soak:
         self, box: dict[str, Any], caught_up: bool, exit_code: int, ledger: int, distinct: int
     ) -> dict[str, Any]:
         minutes = self.args.minutes
-        scale = minutes / FULL_RUN_MINUTES
-        low, high = (bound * scale for bound in BASELINE_WINDOW)
-        last_from = minutes - LAST_WINDOW_MINUTES * scale
+        low, high, last_from = memory_windows(minutes)
         baseline = [s["rss_bytes"] for s in self.samples if low <= s["t_s"] / 60 < high]
         last = [s["rss_bytes"] for s in self.samples if s["t_s"] / 60 >= last_from]
         if not baseline or not last:
@@ -395,6 +394,30 @@ class Soak:
             "checks": checks,
             "passed": all(checks.values()),
         }
+
+
+def memory_windows(minutes: float) -> tuple[float, float, float]:
+    """The minutes whose RSS is compared: the baseline window [low, high) and the last one
+    from its start to the end, scaled from an hour's."""
+    scale = minutes / FULL_RUN_MINUTES
+    low, high = (bound * scale for bound in BASELINE_WINDOW)
+    return low, high, minutes - LAST_WINDOW_MINUTES * scale
+
+
+def sampling_gap(minutes: float, sample_interval: float) -> str | None:
+    """Why sampling every `sample_interval` s could not judge a soak of `minutes`, or None.
+
+    Samples are taken every interval, before the end: each window must hold one.
+    """
+    low, high, last_from = memory_windows(minutes)
+    times = [k * sample_interval / 60 for k in range(1, math.ceil(minutes * 60 / sample_interval))]
+    for name, start, end in (("baseline", low, high), ("last", last_from, minutes)):
+        if not any(start <= t < end for t in times):
+            return (
+                f"a sample every {sample_interval:g} s misses the {name} window of a "
+                f"{minutes:g}-minute soak (minutes {start:g} to {end:g}): lower --sample-interval"
+            )
+    return None
 
 
 def _sum_of(metrics: str, prefix: str) -> float:
@@ -510,6 +533,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.bootstrap:
         parser.error("give --bootstrap HOST:PORT (or set SLAMON_KAFKA_BOOTSTRAP)")
+    if gap := sampling_gap(args.minutes, args.sample_interval):
+        parser.error(gap)
     console = Console()
     result = Soak(args, console).run()
     path = args.out / "soak.json"

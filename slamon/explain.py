@@ -52,10 +52,10 @@ ORDER BY time, event_id LIMIT 1
 _SOURCES = "SELECT id, source FROM events WHERE id IN (SELECT unnest($ids))"
 
 _STATUS_EVENTS = """
-SELECT s.event_id, e.source, epoch_us(s.time) AS us, s.state
-FROM statuses s JOIN events e ON e.id = s.event_id
-WHERE s.service = $service AND epoch_us(s.time) >= $start AND epoch_us(s.time) < $until
-ORDER BY s.time, s.event_id
+SELECT event_id, source, epoch_us(time) AS us, state
+FROM statuses
+WHERE service = $service AND epoch_us(time) >= $start AND epoch_us(time) < $until
+ORDER BY time, event_id
 """
 
 _OUTAGE_EVENTS = """

@@ -12,18 +12,17 @@ and 10 M ticket events of 10,000 services fit in well under 2 GiB).
 
 from __future__ import annotations
 
-import gc
 import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from pipeline.heap import collection_paused
 from pipeline.settled_tickets import (
     SettledTickets,
     Windows,
@@ -396,22 +395,6 @@ GROUP BY ALL
 """
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while hundreds of thousands of objects are built.
-
-    Ticket clocks, islands and samples hold no cycles; each allocation burst would trigger
-    full collections that scan them all and free nothing (up to a second a month).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def inputs_from_store(
     store: EventStore, config: SlamonConfig, since: int, now: int, *, settled: bool = True
 ) -> dict[str, ServiceInputs]:
@@ -420,7 +403,10 @@ def inputs_from_store(
     With `settled` false, the clocks of settled tickets kept in the store are not read but
     recomputed (`pipeline.settled_tickets`).
     """
-    with _collector_paused():
+    # Ticket clocks, islands and samples hold no cycles: collections set off while hundreds
+    # of thousands of them are built would scan them all and free nothing (up to a second a
+    # month).
+    with collection_paused():
         return _inputs_from_store(store, config, since, now, None, settled=settled)
 
 
@@ -450,7 +436,7 @@ def inputs_in_batches(
         batch = config.model_copy(
             update={"services": config.services[first : first + batch_services]}
         )
-        with _collector_paused():
+        with collection_paused():
             services = [s.id for s in batch.services]
             yield _inputs_from_store(
                 store, batch, since, now, services, settled=settled, count_in=count_in

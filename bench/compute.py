@@ -43,11 +43,10 @@ import yaml
 from rich.console import Console
 
 from bench.common import machine, machine_lines, save_results
-from pipeline.engine import BATCH_SERVICES, COUNTED_BATCH_SERVICES
 from pipeline.store import EventStore
 from sla.config import SlamonConfig
 from sla.intervals import Interval
-from slamon.compute import figures_in_batches, summary_row
+from slamon.compute import default_batch_services, figures_in_batches, summary_row
 
 GOAL_SECONDS = 3.0
 GOAL_RSS_BYTES = 2 * 1024**3
@@ -200,7 +199,7 @@ def size_name(events: dict[str, int]) -> str:
 def batches(kind: str, batch_services: int | None) -> str:
     """The services a measurement reduced at a time: as asked, else as `slamon compute`."""
     if batch_services is None:
-        batch_services = BATCH_SERVICES if kind == "listed" else COUNTED_BATCH_SERVICES
+        batch_services = default_batch_services(listed=kind == "listed")
     return "all services at once" if not batch_services else f"{batch_services:,} services a batch"
 
 
@@ -296,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
         "--batch-services",
         type=int,
         help="Services reduced at a time, 0 for all at once (default: as `slamon compute`: "
-        f"{COUNTED_BATCH_SERVICES:,} for summaries, {BATCH_SERVICES} listed).",
+        f"{default_batch_services(listed=False):,} for summaries, "
+        f"{default_batch_services(listed=True)} listed).",
     )
     parser.add_argument("--json", type=Path, default=Path("var/bench/compute.json"))
     parser.add_argument("--write-docs", type=Path, help="Markdown file to put the numbers in.")

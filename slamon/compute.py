@@ -89,6 +89,11 @@ def open_store(path: Path) -> EventStore:
     return EventStore(path, read_only=True)
 
 
+def default_batch_services(listed: bool) -> int:
+    """Services reduced at a time: fewer when every clock is listed (it holds the month)."""
+    return BATCH_SERVICES if listed else COUNTED_BATCH_SERVICES
+
+
 def figures_in_batches(
     config: SlamonConfig,
     store: EventStore,
@@ -101,20 +106,20 @@ def figures_in_batches(
 ) -> Iterator[ServiceFigures]:
     """Every configured service's figures over `window`, as of min(now, window end), in
     config order, reduced `batch_services` services at a time (by default
-    `pipeline.engine.BATCH_SERVICES` listed, `COUNTED_BATCH_SERVICES` counted).
+    `default_batch_services(listed)`).
 
     Memory follows the batch: a caller that writes each service's figures out before asking
     for the next never holds the month of a whole estate. `settled` as in
     `pipeline.engine.inputs_from_store`. With `listed` false, the stopped clocks of settled
     tickets and the changes are counted in the store instead of listed, as the live figures
-    are: every figure is the same, but `tickets.clocks` then holds only the recomputed
-    clocks (every running one among them), so only summaries may be written from them.
+    are: every figure is the same, but `tickets.clocks` then holds only the running clocks,
+    so only summaries may be written from them.
     """
     at = min(now, window.end)
     calendars = Calendars(config.calendars)
     count_in = None if listed else {s.id: [window] for s in config.services}
     if batch_services is None:
-        batch_services = BATCH_SERVICES if listed else COUNTED_BATCH_SERVICES
+        batch_services = default_batch_services(listed)
     for service, inputs in services_with_inputs(
         store, config, window.start, at, batch_services, settled=settled, count_in=count_in
     ):

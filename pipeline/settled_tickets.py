@@ -278,10 +278,11 @@ class SettledTickets:
             "policies": [self._fingerprints[s] if self._read_stored else "" for s in services],
             "now": now,
         }
+        windows = (
+            None if count_in is None else window_params({s: count_in.get(s, ()) for s in services})
+        )
         stored_clocks = (
-            (STORED_CLOCKS, {"since": since})
-            if count_in is None
-            else (STORED_CLOCK_COUNTS, window_params({s: count_in.get(s, ()) for s in services}))
+            (STORED_CLOCKS, {"since": since}) if windows is None else (STORED_CLOCK_COUNTS, windows)
         )
         # One snapshot: an event stored between the two would count a ticket twice or never.
         _, stored, updates, _ = store.query_together(
@@ -295,9 +296,8 @@ class SettledTickets:
         computed = ticket_clocks_frame(updates, self._policies, self._calendars, now)
         if not store.read_only and computed.height:
             self._keep(store, updates, computed)
-        if count_in is not None:
+        if windows is not None:
             running = computed.filter(pl.col("stopped_at").is_null())
-            windows = window_params({s: count_in.get(s, ()) for s in services})
             counted = (
                 pl.concat([stored, clock_counts(computed, windows)], how="vertical_relaxed")
                 .group_by(COUNT_KEYS)

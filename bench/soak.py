@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 import psutil
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -255,7 +256,7 @@ class Soak:
     def stored(self, metrics: str | None = None) -> int:
         """The pipeline's own count of stored events, from `metrics` or a fresh scrape."""
         text = self._metrics() if metrics is None else metrics
-        return int(_sum_of(text, "slamon_events_ingested_total{"))
+        return int(metric_sum(text, "slamon_events_ingested_total"))
 
     def run(self) -> dict[str, Any]:
         """Produce for `--minutes`, sample, let the pipeline catch up, check the store."""
@@ -324,7 +325,7 @@ class Soak:
         sample: dict[str, Any] = {
             "t_s": round(elapsed_s, 1),
             "rss_bytes": rss,
-            "store_memory_bytes": int(_sum_of(metrics, "slamon_store_memory_bytes ")),
+            "store_memory_bytes": int(metric_sum(metrics, "slamon_store_memory_bytes")),
             "cpu_percent": process.cpu_percent(None),
             "produced": self.produced,
             "stored": stored,
@@ -420,10 +421,13 @@ def sampling_gap(minutes: float, sample_interval: float) -> str | None:
     return None
 
 
-def _sum_of(metrics: str, prefix: str) -> float:
-    """The sum of the series of a /metrics page whose lines start with `prefix`."""
+def metric_sum(metrics: str, sample: str) -> float:
+    """The sum over all label sets of the samples named `sample` on a /metrics page."""
     return sum(
-        float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(prefix)
+        point.value
+        for family in text_string_to_metric_families(metrics)
+        for point in family.samples
+        if point.name == sample
     )
 
 

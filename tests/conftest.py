@@ -189,6 +189,51 @@ def free_port_fixture() -> Callable[[], int]:
     return free_port
 
 
+# Each tool's storage flag; Alertmanager also gets clustering turned off.
+SERVER_FLAGS = {
+    "prometheus": ["--storage.tsdb.path={data}"],
+    "alertmanager": ["--storage.path={data}", "--cluster.listen-address="],
+}
+
+
+@pytest.fixture
+def prometheus_server(
+    prometheus_binaries: dict[str, Path], tmp_path: Path
+) -> Iterator[Callable[[str, Path, int], str]]:
+    """Start prometheus or alertmanager (name, config, port) and return its URL once ready.
+
+    Output goes to tmp_path/NAME.log, data to tmp_path/NAME-data; all stop at the end.
+    """
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, config: Path, port: int) -> str:
+        log = tmp_path / f"{name}.log"
+        data = tmp_path / f"{name}-data"
+        command = [
+            str(prometheus_binaries[name]),
+            f"--config.file={config}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            *(flag.format(data=data) for flag in SERVER_FLAGS[name]),
+        ]
+        with log.open("wb") as output:
+            processes.append(subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT))
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"{name} did not become ready: {log.read_text()}")
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=20)
+
+
 @pytest.fixture
 def unique_name(request: pytest.FixtureRequest) -> str:
     """A fresh topic or group name for this test, e.g. `broker-round-trip-3f9c0a1b`."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -55,25 +54,9 @@ def target() -> Iterator[Target]:
     served.server.server_close()
 
 
-@pytest.fixture
-def started(tmp_path: Path) -> Iterator[Callable[[list[str], str], None]]:
-    """Start a process with its log in tmp_path; all are stopped at the end."""
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(command: list[str], name: str) -> None:
-        log = (tmp_path / f"{name}.log").open("wb")
-        processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
-
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait(timeout=20)
-
-
 def test_a_firing_rule_becomes_downtime_and_resolving_it_restores_the_service(
-    prometheus_binaries: dict[str, Path],
     target: Target,
-    started: Callable[[list[str], str], None],
+    prometheus_server: Callable[[str, Path, int], str],
     e2e: EndToEnd,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -163,25 +146,8 @@ def test_a_firing_rule_becomes_downtime_and_resolving_it_restores_the_service(
             }
         )
     )
-    started(
-        [
-            str(prometheus_binaries["alertmanager"]),
-            f"--config.file={alertmanager_yml}",
-            f"--storage.path={tmp_path / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{alertmanager_port}",
-            "--cluster.listen-address=",
-        ],
-        "alertmanager",
-    )
-    started(
-        [
-            str(prometheus_binaries["prometheus"]),
-            f"--config.file={prometheus_yml}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prometheus_port}",
-        ],
-        "prometheus",
-    )
+    prometheus_server("alertmanager", alertmanager_yml, alertmanager_port)
+    prometheus_server("prometheus", prometheus_yml, prometheus_port)
     metrics = f"http://127.0.0.1:{exporter_port}/metrics"
     up = 'slamon_service_up{service="shop"}'
 

@@ -44,10 +44,11 @@ def healthy_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def prometheus(
-    prometheus_binaries: dict[str, Path], free_port: Callable[[], int], tmp_path: Path
-) -> Iterator[Callable[[int], str]]:
-    """Start a real Prometheus scraping 127.0.0.1:PORT every second; yields its base URL."""
-    processes: list[subprocess.Popen[bytes]] = []
+    prometheus_server: Callable[[str, Path, int], str],
+    free_port: Callable[[], int],
+    tmp_path: Path,
+) -> Callable[[int, Path], str]:
+    """Start a real Prometheus scraping 127.0.0.1:PORT every second; returns its base URL."""
 
     def start(target_port: int, rules: Path) -> str:
         config = tmp_path / "prometheus.yml"
@@ -65,26 +66,9 @@ def prometheus(
                 }
             )
         )
-        port = free_port()
-        log = (tmp_path / "prometheus.log").open("wb")
-        processes.append(
-            subprocess.Popen(
-                [
-                    str(prometheus_binaries["prometheus"]),
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        return f"http://127.0.0.1:{port}"
+        return prometheus_server("prometheus", config, free_port())
 
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait(timeout=20)
+    return start
 
 
 def test_prometheus_query_api_returns_availability_per_service(

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import yaml
@@ -29,6 +30,8 @@ EXHAUSTION_HORIZON = 14 * DAY
 CERTIFICATE_HORIZON = 14 * DAY
 BUDGET_NEARLY_SPENT = 0.10
 PIPELINE_LAG_LIMIT = 300
+PIPELINE_ABSENT_FOR = 5 * 60
+NO_EVENTS_LIMIT = 30 * 60
 REJECTED_WINDOW = 15 * 60
 
 DOWN_RECORD = "slamon:service_down"
@@ -528,16 +531,74 @@ class _ServiceAlerts:
 
 
 def _pipeline_alerts(links: Links) -> Iterator[Alert]:
-    """The pipeline's own health: slow ingestion and rejected events."""
-    labels = {"component": "pipeline"}
+    """The pipeline's own health: gone, storing nothing, storing late, rejecting events."""
+    pipeline_alert = partial(
+        Alert, labels={"component": "pipeline"}, dashboard=links.pipeline_dashboard_url
+    )
+    last_batch = "slamon_pipeline_last_batch_timestamp_seconds"
+    # The lag gauge keeps its last value when nothing arrives and the service-level series
+    # vanish with the pipeline: neither can tell that measurement itself has stopped.
+    absent_for = format_duration(PIPELINE_ABSENT_FOR)
+    yield pipeline_alert(
+        "SlamonPipelineDown",
+        "page",
+        f"absent({last_batch})",
+        for_=PIPELINE_ABSENT_FOR,
+        summary="no slamon pipeline is scraped",
+        description=(
+            f"Prometheus has scraped no slamon pipeline for {absent_for}: no event is stored, "
+            "service levels are not computed and the burn-rate alerts cannot fire."
+        ),
+        cases=(
+            Case(
+                f"SlamonPipelineDown fires once no pipeline was scraped for {absent_for}",
+                {_selector(last_batch): "60 120 180 stale"},
+                PIPELINE_ABSENT_FOR // TEST_INTERVAL + 4,
+                (Firing({}),),
+                quiet_before=PIPELINE_ABSENT_FOR // TEST_INTERVAL + 1,
+            ),
+            Case(
+                "SlamonPipelineDown stays quiet while a pipeline is scraped",
+                {_selector(last_batch): "0+60x10"},
+                PIPELINE_ABSENT_FOR // TEST_INTERVAL + 4,
+            ),
+        ),
+    )
+    limit = format_duration(NO_EVENTS_LIMIT)
+    minutes = NO_EVENTS_LIMIT // TEST_INTERVAL
+    yield pipeline_alert(
+        "SlamonNoEventsStored",
+        "ticket",
+        f"time() - {last_batch} > {NO_EVENTS_LIMIT}",
+        for_=PIPELINE_ABSENT_FOR,
+        summary="slamon stores no events",
+        description=(
+            "The slamon pipeline has stored no event for {{ $value | humanizeDuration }} "
+            f"(alert over {limit}): probes, capacity samples and webhooks are not reaching "
+            "it, so outages in that time are not measured."
+        ),
+        cases=(
+            Case(
+                f"SlamonNoEventsStored fires after {limit} without a stored event",
+                # Batches every minute until minute 5, then none.
+                {_selector(last_batch): f"0+60x5 300x{minutes + 10}"},
+                minutes + 5 + PIPELINE_ABSENT_FOR // TEST_INTERVAL + 1,
+                (Firing({}, NO_EVENTS_LIMIT + PIPELINE_ABSENT_FOR + TEST_INTERVAL),),
+                quiet_before=minutes + 5 + PIPELINE_ABSENT_FOR // TEST_INTERVAL - 1,
+            ),
+            Case(
+                "SlamonNoEventsStored stays quiet while batches are stored",
+                {_selector(last_batch): f"0+60x{minutes + 10}"},
+                minutes + 10,
+            ),
+        ),
+    )
     lag_for = 600
-    yield Alert(
+    yield pipeline_alert(
         "SlamonPipelineLagHigh",
         "page",
         f"slamon_pipeline_lag_seconds > {PIPELINE_LAG_LIMIT}",
         for_=lag_for,
-        labels=labels,
-        dashboard=links.pipeline_dashboard_url,
         summary="slamon stores events late",
         description=(
             "Events reach the slamon store {{ $value | humanizeDuration }} after they happened "
@@ -553,12 +614,10 @@ def _pipeline_alerts(links: Links) -> Iterator[Alert]:
     )
     rejected = _selector("slamon_events_rejected_total", reason="not_json")
     window = format_duration(REJECTED_WINDOW)
-    yield Alert(
+    yield pipeline_alert(
         "SlamonEventsRejected",
         "ticket",
         f"sum by (reason) (increase(slamon_events_rejected_total[{window}])) > 0",
-        labels=labels,
-        dashboard=links.pipeline_dashboard_url,
         summary="slamon rejects incoming events",
         description=(
             "slamon sent events to the dead-letter topic in the last "

@@ -110,7 +110,12 @@ def test_alerts_follow_what_each_service_configures(demo: SlamonConfig) -> None:
         "slamon-service-payments": common | {"SlamonContinuityTestOverdue"},
         "slamon-service-search": common,
         "slamon-service-erp-reporting": common | {"SlamonContinuityTestOverdue"},
-        "slamon-pipeline": {"SlamonPipelineLagHigh", "SlamonEventsRejected"},
+        "slamon-pipeline": {
+            "SlamonPipelineDown",
+            "SlamonNoEventsStored",
+            "SlamonPipelineLagHigh",
+            "SlamonEventsRejected",
+        },
     }
 
 

@@ -38,13 +38,14 @@ def build_dashboards(config: SlamonConfig) -> dict[str, dict[str, Any]]:
 
 def datasource_model(prometheus_url: str = DEFAULT_PROMETHEUS_URL) -> dict[str, Any]:
     """The Prometheus datasource every panel queries, as Grafana's API and provisioning take it."""
+    # Not marked default: every panel names its uid, and a second default in an existing
+    # Grafana's provisioning stops Grafana, while a pushed one would take over the admin's.
     return {
         "uid": DATASOURCE_UID,
         "name": DATASOURCE_NAME,
         "type": "prometheus",
         "access": "proxy",
         "url": prometheus_url,
-        "isDefault": True,
         "jsonData": {"timeInterval": SCRAPE_INTERVAL, "httpMethod": "POST"},
     }
 

@@ -16,7 +16,10 @@ from sla.config import SlamonConfig
 from sla.errors import SlamonError
 
 _T = TypeVar("_T")
-Outcome = Literal["created", "updated", "unchanged"]
+Outcome = Literal["created", "updated", "unchanged", "provisioned"]
+# What slamon decides about its datasource; everything else (auth, jsonData, being the
+# default) is the Grafana admin's and survives a push.
+_DATASOURCE_OWN_FIELDS = ("name", "type", "access", "url")
 DEFAULT_TIMEOUT_S = 10.0
 _NOT_FOUND = 404
 _AUTH_FAILURES = {401: "Unauthorized", 403: "Forbidden"}
@@ -78,15 +81,26 @@ class _Pusher:
         self._url = url
 
     def upsert_datasource(self, model: dict[str, Any]) -> Outcome:
-        """PUT /api/datasources/uid/:uid when it exists, else POST /api/datasources."""
+        """POST /api/datasources when missing; PUT /api/datasources/uid/:uid only to fix
+        its address or type, keeping what the admin set; a provisioned one is left alone."""
         uid = model["uid"]
         path = f"/api/datasources/uid/{uid}"
-        if self._find(path, lambda: self._api.datasource.get_datasource_by_uid(uid)) is None:
+        existing = self._find(path, lambda: self._api.datasource.get_datasource_by_uid(uid))
+        if existing is None:
             self._call(
                 "POST /api/datasources", lambda: self._api.datasource.create_datasource(model)
             )
             return "created"
-        self._call(f"PUT {path}", lambda: self._api.datasource.update_datasource_by_uid(uid, model))
+        if existing.get("readOnly"):
+            # From a provisioning file (the compose stack's): Grafana answers 403 to changes.
+            return "provisioned"
+        own = {key: model[key] for key in _DATASOURCE_OWN_FIELDS}
+        if all(existing.get(key) == value for key, value in own.items()):
+            return "unchanged"
+        updated = existing | own
+        self._call(
+            f"PUT {path}", lambda: self._api.datasource.update_datasource_by_uid(uid, updated)
+        )
         return "updated"
 
     def upsert_folder(self, uid: str, title: str) -> Outcome:

@@ -47,12 +47,12 @@ def burn_rate_series(window: str) -> str:
 
 
 def service_dashboard(default_service: str | None) -> grafana.Dashboard:
-    """One service in depth; `$service` lists every service that has a target."""
+    """One service in depth; `$service` lists every configured service."""
     variable = (
         grafana.QueryVariable("service")
         .label("Service")
         .datasource(DATASOURCE)
-        .query("label_values(slamon_availability_target_ratio, service)")
+        .query("label_values(slamon_agreed_service_time_active, service)")
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(VariableSort.ALPHABETICAL_ASC)
     )

@@ -46,7 +46,6 @@ def test_datasource_file_has_grafanas_fields(tmp_path: Path) -> None:
         "type": "prometheus",
         "access": "proxy",
         "url": "http://prom.internal:9090",
-        "isDefault": True,
         # timeInterval = the scrape interval, so $__rate_interval covers four samples.
         "jsonData": {"timeInterval": "15s", "httpMethod": "POST"},
         "orgId": 1,

@@ -106,13 +106,15 @@ def _route(state: GrafanaState, method: str, path: str, body: Any) -> tuple[int,
             return (200, found) if found else (404, {"message": "Data source not found"})
         if method == "PUT" and uid in state.datasources:
             _check_datasource(body)
+            if state.datasources[uid]["readOnly"]:
+                return 403, {"message": "Cannot modify read-only data source"}
             state.datasources[uid] = body | {"id": state.datasources[uid]["id"]}
             return 200, {"datasource": state.datasources[uid], "message": "Datasource updated"}
     if path == "/api/datasources" and method == "POST":
         _check_datasource(body)
         if body["uid"] in state.datasources:
             return 409, {"message": "data source with the same uid already exists"}
-        state.datasources[body["uid"]] = body | {"id": state.new_id()}
+        state.datasources[body["uid"]] = body | {"id": state.new_id(), "readOnly": False}
         ds = state.datasources[body["uid"]]
         return 200, {"datasource": ds, "id": ds["id"], "message": "Datasource added"}
     if (match := re.fullmatch(rf"/api/folders/{_UID}", path)) and method == "GET":
@@ -215,7 +217,6 @@ def test_first_push_creates_datasource_folder_and_dashboards(
         "type": "prometheus",
         "access": "proxy",
         "url": "http://prometheus:9090",
-        "isDefault": True,
         "jsonData": {"timeInterval": "15s", "httpMethod": "POST"},
     }
     assert state.requests[3].body == {"title": "slamon", "uid": "slamon"}
@@ -236,7 +237,7 @@ def test_first_push_creates_datasource_folder_and_dashboards(
     }
 
 
-def test_second_push_updates_and_creates_nothing(
+def test_second_push_updates_the_dashboards_and_creates_nothing(
     grafana: tuple[str, GrafanaState], config: SlamonConfig
 ) -> None:
     url, state = grafana
@@ -245,13 +246,12 @@ def test_second_push_updates_and_creates_nothing(
     result = push(config, url, token=TOKEN)
     assert _calls(state) == [
         ("GET", "/api/datasources/uid/slamon-prometheus"),
-        ("PUT", "/api/datasources/uid/slamon-prometheus"),
         ("GET", "/api/folders/slamon"),
         ("POST", "/api/dashboards/db"),
         ("POST", "/api/dashboards/db"),
         ("POST", "/api/dashboards/db"),
     ]
-    assert (result.datasource, result.folder) == ("updated", "unchanged")
+    assert (result.datasource, result.folder) == ("unchanged", "unchanged")
     assert len(state.datasources) == 1 and len(state.folders) == 1
     # Three dashboards, each saved twice: the overwrite updated them in place.
     assert {uid: d["version"] for uid, d in state.dashboards.items()} == {
@@ -259,6 +259,47 @@ def test_second_push_updates_and_creates_nothing(
         "slamon-service": 2,
         "slamon-pipeline-health": 2,
     }
+
+
+def test_a_new_prometheus_address_keeps_what_the_grafana_admin_set(
+    grafana: tuple[str, GrafanaState], config: SlamonConfig
+) -> None:
+    url, state = grafana
+    push(config, url, token=TOKEN)
+    # The admin made it the default, added auth and chose GET.
+    state.datasources["slamon-prometheus"] |= {
+        "isDefault": True,
+        "basicAuth": True,
+        "basicAuthUser": "grafana",
+        "jsonData": {"httpMethod": "GET"},
+    }
+    state.requests.clear()
+    result = push(config, url, token=TOKEN, prometheus_url="http://prom.internal:9090")
+    assert result.datasource == "updated"
+    (sent,) = [r.body for r in state.requests if r.method == "PUT"]
+    assert sent["url"] == "http://prom.internal:9090"
+    assert sent["isDefault"] is True and sent["basicAuth"] is True
+    assert sent["basicAuthUser"] == "grafana" and sent["jsonData"] == {"httpMethod": "GET"}
+
+
+def test_a_provisioned_datasource_is_left_alone_and_the_dashboards_still_go(
+    grafana: tuple[str, GrafanaState], config: SlamonConfig
+) -> None:
+    # The compose stack's Grafana provisions the datasource from a file: read-only in the API.
+    url, state = grafana
+    state.datasources["slamon-prometheus"] = {
+        "id": 1,
+        "uid": "slamon-prometheus",
+        "name": "Prometheus (slamon)",
+        "type": "prometheus",
+        "access": "proxy",
+        "url": "http://prometheus:9090",
+        "readOnly": True,
+    }
+    result = push(config, url, token=TOKEN, prometheus_url="http://elsewhere:9090")
+    assert result.datasource == "provisioned"
+    assert "PUT" not in {method for method, _ in _calls(state)}
+    assert len(state.dashboards) == 3
 
 
 def test_basic_auth_from_the_url_or_the_argument(

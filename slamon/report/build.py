@@ -24,6 +24,8 @@ from slamon.report.provenance import Provenance, config_sha256, consistently, sl
 
 TREND_MONTHS = 6
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+# Months whose trend months before them and whose end still have a calendar date.
+_YEARS = range(1970, 9999)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,10 @@ def parse_month(text: str) -> tuple[int, int]:
     match = _MONTH.fullmatch(text)
     if match is None:
         raise ConfigError(f"--month {text!r}: expected YYYY-MM, e.g. 2026-10")
-    return int(match.group(1)), int(match.group(2))
+    year = int(match.group(1))
+    if year not in _YEARS:
+        raise ConfigError(f"--month {text!r}: the year must be {_YEARS[0]} to {_YEARS[-1]}")
+    return year, int(match.group(2))
 
 
 def previous_month(now: int, timezone: str = "UTC") -> str:
@@ -238,23 +243,25 @@ def build_packs(
     year, number = parse_month(month)
     scopes = select_scopes(config, service=service, customer=customer)
     reported: Sequence[ServiceConfig] = [s for _, _, chosen in scopes for s in chosen]
+    zones = {service_timezone(config, s) for s in reported} or {"UTC"}
+    if min(month_window(tz, year, number).start for tz in zones) > now:
+        # Its figures would all be empty or zero, read as a perfect month.
+        raise ConfigError(f"--month {month!r}: the month has not begun yet")
     # Services are computed independently, so leaving the others out changes no figure.
     engine = _Engine(config.model_copy(update={"services": list(reported)}), store, now)
-    through = min(now, month_end(config, month, reported))
+    packs = []
+    for scope, kind, chosen in scopes:
+        # A pack's provenance is its own services' alone: which other packs are written in
+        # the same run must not change it.
+        through = min(now, month_end(config, month, chosen))
 
-    def reviews() -> list[tuple[str, Literal["customer", "service"], tuple[ServiceReview, ...]]]:
-        engine.forget()  # a second run must not reuse figures of the store before the batch
-        return [
-            (
-                scope,
-                kind,
-                tuple(
-                    _review(engine, s, service_timezone(config, s), year, number) for s in chosen
-                ),
+        def reviews(chosen: list[ServiceConfig] = chosen) -> tuple[ServiceReview, ...]:
+            engine.forget()  # a second run must not reuse figures of the store before the batch
+            return tuple(
+                _review(engine, s, service_timezone(config, s), year, number) for s in chosen
             )
-            for scope, kind, chosen in scopes
-        ]
 
-    built, watermark = consistently(store, through, reviews)
-    provenance = Provenance(config_sha256(config), watermark, slamon_version(), now)
-    return [ReviewPack(scope, kind, month, services, provenance) for scope, kind, services in built]
+        services, watermark = consistently(store, through, reviews)
+        provenance = Provenance(config_sha256(config), watermark, slamon_version(), now)
+        packs.append(ReviewPack(scope, kind, month, services, provenance))
+    return packs

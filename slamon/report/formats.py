@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from sla.calendar import zone
 
 
-def percent(ratio: float | None, digits: int = 1) -> str:
-    """A ratio as a percentage rounded down, so 99.8999 % never shows as a met 99.900 %."""
+def percent(ratio: float | None, digits: int = 1, *, high_is_bad: bool = False) -> str:
+    """A ratio as a percentage rounded to the unfavourable side: down (99.8999 % never shows
+    as a met 99.900 %), or up for what should stay low, such as utilization."""
     if ratio is None:
         return "n/a"
     # The decimal a float prints as: 0.999 is 99.9 %, not 99.89999… rounded down.
-    shown = (Decimal(repr(ratio)) * 100).quantize(Decimal(1).scaleb(-digits), ROUND_FLOOR)
+    rounding = ROUND_CEILING if high_is_bad else ROUND_FLOOR
+    shown = (Decimal(repr(ratio)) * 100).quantize(Decimal(1).scaleb(-digits), rounding)
     return f"{shown} %"
 
 

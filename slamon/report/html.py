@@ -88,6 +88,9 @@ _INSTANTS = frozenset(
     }
 )
 _AVAILABILITY = frozenset({"availability_ratio", "availability_24x7_ratio"})
+# Ratios that are worse the higher they are: shown rounded up, so that used + headroom
+# still adds up to the threshold and no utilization looks lower than it was.
+_HIGH_IS_BAD = frozenset({"max_ratio", "p95_ratio", "last_ratio", "emergency_share"})
 
 
 def _format(column: str, value: Cell, timezone: str) -> str:
@@ -102,7 +105,7 @@ def _format(column: str, value: Cell, timezone: str) -> str:
         if column in _AVAILABILITY:
             return percent(value, 3)
         if column.endswith(("ratio", "share")) or column in {"headroom"}:
-            return percent(value, 1)
+            return percent(value, 1, high_is_bad=column in _HIGH_IS_BAD)
         if column.endswith("_seconds") or column.startswith("seconds_"):
             return duration(value)
         if column.endswith("percent"):

@@ -817,9 +817,12 @@ def test_report_packs_stay_inside_the_output_directory(tmp_path: Path, customer:
 def test_two_customers_sharing_a_directory_name_are_refused(tmp_path: Path) -> None:
     config = demo_with(["acme/corp", "acme corp"], tmp_path)
     store = EventStore(tmp_path / "s.duckdb")
+    now = int(datetime(2026, 4, 2, tzinfo=UTC).timestamp())
     try:
         with pytest.raises(ConfigError, match="'acme/corp' and 'acme corp' would both be written"):
-            write_report(config, store, month="2026-03", out_dir=tmp_path / "out", now=0, pdf=False)
+            write_report(
+                config, store, month="2026-03", out_dir=tmp_path / "out", now=now, pdf=False
+            )
     finally:
         store.close()
     assert not (tmp_path / "out").exists()

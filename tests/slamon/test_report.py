@@ -158,6 +158,10 @@ def test_packs_go_per_customer_unless_a_service_or_customer_is_chosen(
     ("kwargs", "message"),
     [
         ({"month": "2026-13"}, "--month '2026-13': expected YYYY-MM"),
+        ({"month": "0000-01"}, "--month '0000-01': the year must be 1970 to 9998"),
+        ({"month": "9999-12"}, "--month '9999-12': the year must be 1970 to 9998"),
+        # NOW is in November 2026: December has not begun anywhere.
+        ({"month": "2026-12"}, "--month '2026-12': the month has not begun yet"),
         (
             {"month": "2026-10", "service": "nope"},
             "no such service (known: shop, search, intranet)",
@@ -171,6 +175,23 @@ def test_bad_choices_are_config_errors(
 ) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         build_packs(CONFIG, store, now=NOW, **kwargs)
+
+
+def test_a_packs_provenance_does_not_depend_on_the_other_packs_of_the_run(
+    store: EventStore,
+) -> None:
+    # search alone for a customer of its own: its month ends at 23:00Z (Berlin), the
+    # others' at midnight UTC.
+    services = [
+        s.model_copy(update={"customer": "globex"}) if s.id == "search" else s
+        for s in CONFIG.services
+    ]
+    config = CONFIG.model_copy(update={"services": services})
+    together = {p.scope: p.provenance for p in build_packs(config, store, month="2026-10", now=NOW)}
+    (alone,) = build_packs(config, store, month="2026-10", customer="globex", now=NOW)
+    assert together["globex"] == alone.provenance
+    assert rfc3339(alone.provenance.watermark.through) == "2026-10-31T23:00:00Z"
+    assert rfc3339(together["acme"].watermark.through) == "2026-11-01T00:00:00Z"
 
 
 def test_months_and_days_follow_each_service_calendar(acme: ReviewPack) -> None:
@@ -327,10 +348,15 @@ def test_html_cells_carry_the_csv_values(written: list[Path]) -> None:
     assert "Generated" not in html
 
 
-def test_percentages_round_down_and_durations_use_two_units() -> None:
+def test_percentages_round_to_the_unfavourable_side_and_durations_use_two_units() -> None:
     assert percent(0.9999999) == "99.9 %"
     assert percent(0.9999999, 3) == "99.999 %"
     assert percent(0.999, 3) == "99.900 %"
+    # Utilization of 64.1875 % against a critical 85 %: headroom 20.8125 %. Shown as
+    # 64.2 % and 20.8 %, the two still add up to the threshold.
+    assert percent(0.641875, high_is_bad=True) == "64.2 %"
+    assert percent(0.208125) == "20.8 %"
+    assert percent(0.6, high_is_bad=True) == "60.0 %"
     assert percent(None) == "n/a"
     assert [duration(s) for s in (45, 720, 3900, 273_600, -60)] == [
         "45 s",

@@ -6,14 +6,16 @@ files it mounts; the Prometheus and Alertmanager configs go through the real pro
 
 from __future__ import annotations
 
+import re
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 import yaml
 
 from slamon.configfile import load_config
+from slamon.report.pdf import CHROMIUM_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICES = {"kafka", "slamon-pipeline", "slamon-collect", "prometheus", "alertmanager", "grafana"}
@@ -220,3 +222,28 @@ def test_amtool_routes_page_and_ticket(prometheus_binaries: dict[str, Path]) -> 
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == severity
+
+
+def _image_workdir() -> PurePosixPath:
+    """The working directory the Dockerfile leaves the slamon image in."""
+    workdirs = re.findall(r"^WORKDIR\s+(\S+)$", (REPO / "Dockerfile").read_text(), re.M)
+    return PurePosixPath(workdirs[-1])
+
+
+def test_the_collector_spool_outlives_its_container(compose: dict[str, Any]) -> None:
+    config = load_config(REPO / "examples" / "compose.yaml")
+    # A relative spool path is taken from the working directory.
+    spool = _image_workdir() / config.spool.path
+    mounts = _mounts(_service(compose, "slamon-collect"))
+    holding = [target for target in mounts if spool.is_relative_to(target)]
+    assert holding, f"{spool} is on no volume of slamon-collect"
+    # A named volume, not the image's anonymous one that `docker compose down` drops.
+    assert mounts[max(holding, key=len)] in compose["volumes"]
+
+
+def test_the_image_can_print_review_packs_to_pdf() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    installs = re.findall(r"apt-get install ([^\n]*)", dockerfile)
+    packages = {word for line in installs for word in line.split() if word[0].isalpha()}
+    # Debian's package `chromium` installs the binary of that name.
+    assert packages & set(CHROMIUM_NAMES)

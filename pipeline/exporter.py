@@ -62,7 +62,7 @@ SERVICE_LEVEL_METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(
         "slamon_agreed_service_seconds",
-        "Agreed service time in the window: service hours minus planned maintenance and outages.",
+        "Agreed service time in the window: service hours minus maintenance and planned outages.",
         _BY_WINDOW,
     ),
     MetricSpec(

@@ -16,7 +16,7 @@ from sla.config import ServiceConfig, SlamonConfig
 from sla.inputs import ServiceInputs
 from sla.intervals import Interval, union
 from sla.service_levels import ServiceFigures, service_figures
-from sla.windows import month_to_date, rolling
+from sla.windows import month_containing, rolling
 
 ROLLING_30D = 30 * 86_400
 
@@ -74,10 +74,12 @@ class ServiceLevelView:
         self._calendars = Calendars(config.calendars)
 
     def windows(self, now: int) -> dict[str, dict[str, Interval]]:
-        """The exported windows of each service: its calendar month to date, and 30 days."""
+        """The exported windows of each service: its calendar month, and the last 30 days."""
         return {
             s.id: {
-                "month": month_to_date(self._calendars[s.service_hours].timezone, now),
+                # The whole month, computed as of now: figures count it up to now, while
+                # the error budget is the whole month's agreed time.
+                "month": month_containing(self._calendars[s.service_hours].timezone, now),
                 "30d": rolling(now, ROLLING_30D),
             }
             for s in self._config.services

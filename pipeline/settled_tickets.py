@@ -165,7 +165,7 @@ Windows = Mapping[str, Sequence[Interval]]
 def window_params(windows_of: Windows) -> dict[str, list[Any]]:
     """``$window_services``, ``$starts``, ``$ends``: one entry per window of each service.
 
-    A window asked for twice (a month to date that began exactly 30 days ago) is listed
+    A window asked for twice (a caller listing the same period under two names) is listed
     once: the queries join on these lists, and would count its clocks or changes twice.
     """
     windows = [(service, w) for service, ws in windows_of.items() for w in dict.fromkeys(ws)]

@@ -28,9 +28,9 @@ def month_of(tz: str, instant: int) -> tuple[int, int]:
     return day.year, day.month
 
 
-def month_to_date(tz: str, now: int) -> Interval:
-    """From the start of ``now``'s local month up to ``now``."""
-    return Interval(month_window(tz, *month_of(tz, now)).start, now)
+def month_containing(tz: str, now: int) -> Interval:
+    """The whole local month ``now`` falls in; figures as of ``now`` count it up to then."""
+    return month_window(tz, *month_of(tz, now))
 
 
 def rolling(now: int, seconds: int) -> Interval:

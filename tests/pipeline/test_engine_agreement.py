@@ -47,6 +47,7 @@ CONFIG = SlamonConfig.model_validate(
                 "name": "API",
                 "outage_from_probes": {"failures": 2, "recoveries": 2},
                 "probes": [{"name": "a", "http": "http://127.0.0.1/", "interval": "1m"}],
+                "heartbeats": [{"name": "nightly", "interval": "1h", "grace": "5m"}],
             },
             {
                 "id": "web",
@@ -231,6 +232,22 @@ def test_a_check_that_goes_silent_while_failing_stops_extending_its_outage() -> 
     # While the silence is shorter than that, the outage is ongoing.
     reference, fast = both(events, start, start + 160 + 180)
     assert fast["api"].outages[0].end is None and fast == reference
+
+
+def test_a_missed_heartbeat_stays_an_outage_for_three_of_its_own_intervals() -> None:
+    # api's hourly heartbeat "nightly" is missed at 0, 3,600 and 7,200 (one failed probe
+    # an interval). Two hours after the last miss the job is still missing: the outage is
+    # ongoing. Only after three of its intervals of silence does it end at the last miss;
+    # with the probes' default interval it ended after 15 minutes.
+    data = {"check": "nightly", "ok": False, "latency_ms": 0.0, "error": "missed heartbeat"}
+    events = [event(PROBE, "api", data, t, t) for t in (0, 3_600, 7_200)]
+    start = int(T0.timestamp())
+    reference, fast = both(events, start, start + 7_200 + 7_200)
+    assert fast == reference
+    assert [(o.start - start, o.end) for o in fast["api"].outages] == [(0, None)]
+    reference, fast = both(events, start, start + 7_200 + 3 * 3_600 + 1)
+    assert fast == reference
+    assert [(o.start - start, o.end and o.end - start) for o in fast["api"].outages] == [(0, 7_200)]
 
 
 def test_a_service_without_evidence_is_not_observed() -> None:
@@ -424,7 +441,7 @@ def test_clocks_and_changes_are_counted_in_a_window_from_its_start_up_to_its_end
     ]
     start = int(T0.timestamp())
     window = Interval(start + 1_000, start + 2_000)
-    # Asked for twice, as a month to date that began exactly 30 days ago is: counted once.
+    # The same window asked for twice is counted once.
     pairs = counted_and_listed(events, start, start + 3_000, [window, window])
     for counted, listed in pairs:
         assert_agree(counted, listed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from dashboards.build import build_dashboards
 from pipeline.exporter import SERVICE_LEVEL_METRICS, ServiceLevelCollector
 from pipeline.levels import ServiceLevelView
 from pipeline.store import EventStore
@@ -178,9 +180,10 @@ def test_availability_budget_and_credit_of_the_month(store: EventStore) -> None:
     assert one(samples, "slamon_downtime_seconds", service="shop", window="month") == HOUR
     ratio = (agreed - HOUR) / agreed  # 98.04 %
     assert one(samples, "slamon_availability_ratio", service="shop", window="month") == ratio
-    # Budget 1 % of 51 h = 1836 s, 3600 s spent.
+    # Budget 1 % of all March's office hours (22 weekdays x 8 h = 176 h) = 6336 s, 3600 s
+    # spent: the whole month's budget, not the 51 h so far.
     remaining = one(samples, "slamon_error_budget_remaining_ratio", service="shop", window="month")
-    assert remaining == pytest.approx(1 - 3600 / 1836)
+    assert remaining == pytest.approx(1 - 3600 / 6336)
     # 98.04 % is below the 99.9 band but not below 98.0: 10 % credit, for the month only.
     assert series(samples, "slamon_service_credit_ratio", service="shop") == {
         frozenset({("window", "month")}): 0.1
@@ -292,3 +295,14 @@ def test_every_family_has_help_and_only_bounded_labels(store: EventStore) -> Non
     assert {name for name, _ in samples} == {spec.name for spec in SERVICE_LEVEL_METRICS}
     windows = {dict(labels).get("window") for _, labels in samples}
     assert windows == {None, "month", "30d"}
+
+
+def test_the_service_dashboard_lists_every_service_with_or_without_objectives(
+    store: EventStore,
+) -> None:
+    variable = build_dashboards(CONFIG)["service"]["templating"]["list"][0]
+    match = re.fullmatch(r"label_values\((\w+),\s*service\)", variable["query"])
+    assert match is not None, variable["query"]
+    listed = {dict(labels)["service"] for labels in series(scrape(store), match.group(1))}
+    # batch has no availability objective, only a continuity interval.
+    assert listed == {service.id for service in CONFIG.services} == {"shop", "batch"}

@@ -59,8 +59,9 @@ def test_an_ongoing_status_outage_is_downtime_and_service_down() -> None:
     assert f'slamon_availability_ratio{{service="shop",window="month"}} {ratio!r}' in text
     # An ongoing outage has no restore time yet, but it is one failure: MTRS = DT / 1.
     assert 'slamon_mtrs_seconds{service="shop",window="month"} 3600.0' in text
-    # Budget: 0.1 % of the month so far is 820.8 s; 3600 s spent is 1 - 3600/820.8 left.
-    budget = 1 - 3600 / (MONTH_SO_FAR / 1000)
+    # Budget: 0.1 % of the whole of March (31 days) is 2,678.4 s; 3600 s spent is
+    # 1 - 3600/2678.4 left (not 0.1 % of the month so far: docs/metrics.md).
+    budget = 1 - 3600 / (31 * 86_400 / 1000)
     remaining = 'slamon_error_budget_remaining_ratio{service="shop",window="month"} '
     assert abs(float(text.split(remaining)[1].split()[0]) - budget) < 1e-12
 
@@ -142,3 +143,22 @@ def test_published_levels_list_only_running_clocks_but_count_every_ticket() -> N
         counts = {(r.clock, r.met, r.in_flight) for r in figures.tickets.compliance}
         assert counts == {("response", 1, 1), ("resolution", 1, 1)}
         assert figures.tickets.mttr_seconds == 3_600
+
+
+def test_the_month_budget_is_the_whole_months_from_the_first_minutes() -> None:
+    # 60 s down, 5 minutes into March. The budget is 0.1 % of all March (2,678.4 s), not of
+    # the 5 minutes gone: 1 - 60 / 2,678.4 left, where the month so far would say -199.
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    store = store_with(
+        new_event(
+            STATUS, "shop", {"state": "down"}, source="am", time=start + timedelta(minutes=1)
+        ),
+        new_event(STATUS, "shop", {"state": "up"}, source="am", time=start + timedelta(minutes=2)),
+    )
+    now = int((start + timedelta(minutes=5)).timestamp())
+    (shop, _) = ServiceLevelView(store, CONFIG).compute(now)
+    month = shop.figures["month"]
+    assert month.availability is not None and month.error_budget is not None
+    assert (month.availability.agreed_seconds, month.availability.downtime_seconds) == (300, 60)
+    assert month.error_budget.budget_seconds == 31 * 86_400 * 0.001
+    assert month.error_budget.remaining_ratio == 1 - 60 / (31 * 86_400 * 0.001)

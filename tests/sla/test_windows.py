@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sla.intervals import Interval
-from sla.windows import month_of, month_to_date, month_window, previous_months, rolling
+from sla.windows import month_containing, month_of, month_window, previous_months, rolling
 
 BERLIN = "Europe/Berlin"
 DAY = 86_400
@@ -41,9 +41,12 @@ def test_month_of_uses_local_wall_clock() -> None:
     assert month_of("UTC", at("2026-02-28T23:30Z")) == (2026, 2)
 
 
-def test_month_to_date_and_rolling() -> None:
+def test_the_month_containing_now_and_rolling() -> None:
     now = at("2026-03-10T12:00Z")
-    assert month_to_date(BERLIN, now) == Interval(at("2026-02-28T23:00Z"), now)
+    # Berlin's March: CET at its start, CEST (from 29 March) at its end.
+    assert month_containing(BERLIN, now) == Interval(
+        at("2026-02-28T23:00Z"), at("2026-03-31T22:00Z")
+    )
     assert rolling(now, 30 * DAY) == Interval(at("2026-02-08T12:00Z"), now)
 
 

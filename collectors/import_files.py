@@ -42,6 +42,12 @@ def csv_lines(path: Path, error: type[SlamonError]) -> Iterator[TextIO]:
         raise error(f"{path}: not valid CSV: {exc}") from None
 
 
+def spreadsheet_rows(lines: TextIO) -> Iterator[tuple[int, list[str]]]:
+    """Each CSV record and its row as a spreadsheet numbers it: the header is row 1, a blank
+    line is a row, and a cell holding line breaks is still one row (not its lines)."""
+    return enumerate(csv.reader(lines), start=1)
+
+
 def json_document(path: Path, error: type[SlamonError]) -> object:
     """The parsed JSON of `path`; failures to read or parse it become `error`."""
     try:

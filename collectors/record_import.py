@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from collectors.import_files import csv_lines, file_kind, json_document
+from collectors.import_files import csv_lines, file_kind, json_document, spreadsheet_rows
 from collectors.records import RecordKind, record_event, record_events
 from sla.errors import InvalidEventError, SlamonError
 from sla.events import CloudEvent
@@ -43,10 +42,10 @@ def _csv_events(
     """One event per data row; the header names the record fields, an empty cell is absent."""
     events = []
     with csv_lines(path, RecordImportError) as lines:
-        reader = csv.reader(lines)
-        header = _header(path, kind, next(reader, None))
-        for row in reader:
-            where = f"{path}: row {reader.line_num}"
+        rows = spreadsheet_rows(lines)
+        header = _header(path, kind, next(rows, (1, None))[1])
+        for number, row in rows:
+            where = f"{path}: row {number}"
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) > len(header):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from collectors.import_files import csv_lines, file_kind, json_document
+from collectors.import_files import csv_lines, file_kind, json_document, spreadsheet_rows
 from collectors.webhooks.payload import FieldError, first_problem
 from collectors.webhooks.tickets import TicketRecordMapper
 from sla.config import TicketMapping
@@ -29,6 +28,13 @@ def load_ticket_mapping(path: str | Path) -> TicketMapping:
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        # pyyaml's own text spans several lines with a drawing of the spot.
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        raise TicketImportError(
+            f"{where}: invalid YAML in the ticket mapping: {exc.problem}"
+        ) from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise TicketImportError(f"{path}: cannot read the ticket mapping: {exc}") from None
     try:
@@ -76,16 +82,20 @@ def _events(
 
 
 def _csv_records(path: Path, mapping: TicketMapping) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """Each data row with its line number (the header is line 1, as in a spreadsheet)."""
+    """Each data row, by column name, with its row number (the header is row 1)."""
     with csv_lines(path, TicketImportError) as lines:
-        reader = csv.DictReader(lines)
-        _check_header(path, reader.fieldnames, mapping)
-        for record in reader:
-            yield reader.line_num, record
+        rows = spreadsheet_rows(lines)
+        header = _checked_header(path, next(rows, (1, None))[1], mapping)
+        for number, cells in rows:
+            if not cells:
+                continue  # a blank row
+            # Cells the row lacks are None, as csv.DictReader gives them; extra ones are dropped.
+            padded = [*cells, *[None] * (len(header) - len(cells))]
+            yield number, dict(zip(header, padded, strict=False))
 
 
-def _check_header(path: Path, header: Collection[str] | None, mapping: TicketMapping) -> None:
-    """Fail on a mapped required column the header lacks, before reading any row."""
+def _checked_header(path: Path, header: list[str] | None, mapping: TicketMapping) -> list[str]:
+    """The header; failing on a mapped required column it lacks, before reading any row."""
     if not header:
         raise TicketImportError(f"{path}: empty file: expected a header row naming the columns")
     required = {
@@ -103,6 +113,7 @@ def _check_header(path: Path, header: Collection[str] | None, mapping: TicketMap
                 f"{path}: row 1: no column {column!r} (mapped by {key}); "
                 f"the columns are {', '.join(map(repr, header))}"
             )
+    return header
 
 
 def _json_records(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address
@@ -1087,7 +1087,7 @@ class PrometheusQueryConfig(_Model):
     """The PromQL expression, evaluated as an instant (or range, when backfilling) query."""
     kind: Literal["probe", "capacity"]
     """`probe`: a series value above 0 is a passed check; `capacity`: the value is `used`."""
-    service: str | None = None
+    service: ServiceRef | None = None
     """The service every series belongs to."""
     service_label: LabelName | None = None
     """The label whose value is the service id of a series."""
@@ -1156,7 +1156,7 @@ class HostCapacityConfig(_Model):
     """Capacity samples of the machine slamon runs on (cpu, memory, disks, network links)."""
 
     interval: PositiveDuration = 60
-    services: list[str] = Field(min_length=1)
+    services: list[ServiceRef] = Field(min_length=1)
     """The services that run on this host; every sample is published for each."""
     mounts: list[str] = Field(default=["/"])
     """Mount points whose disk usage is sampled."""
@@ -1183,26 +1183,6 @@ class CollectorsConfig(_Model):
     host: HostCapacityConfig | None = None
 
 
-def _collector_problems(config: SlamonConfig, problems: _Problems) -> None:
-    """Check that the collectors name only configured services."""
-    known = {service.id for service in config.services}
-    listed = ", ".join(sorted(known)) or "none configured"
-    references: list[tuple[Loc, str | None]] = []
-    if config.collectors.host is not None:
-        references += [
-            (("collectors", "host", "services", index), service_id)
-            for index, service_id in enumerate(config.collectors.host.services)
-        ]
-    if config.collectors.prometheus is not None:
-        references += [
-            (("collectors", "prometheus", "queries", index, "service"), query.service)
-            for index, query in enumerate(config.collectors.prometheus.queries)
-        ]
-    for loc, service_id in references:
-        if service_id is not None and service_id not in known:
-            problems.add(loc, f"unknown service {service_id!r} (services: {listed})", service_id)
-
-
 def _member(value: object, name: str) -> object:
     """Field `name` of raw (mapping) or already typed (model) input, None when absent."""
     if isinstance(value, Mapping):
@@ -1210,6 +1190,46 @@ def _member(value: object, name: str) -> object:
     if isinstance(value, BaseModel):
         return getattr(value, name, None)
     return None
+
+
+def _service_references(data: Mapping[Any, Any]) -> Iterator[tuple[Loc, object]]:
+    """Every place outside `services` that names a service, with the id written there."""
+    collectors = _member(data, "collectors")
+    for index, service_id in enumerate(_items(_member(_member(collectors, "host"), "services"))):
+        yield ("collectors", "host", "services", index), service_id
+    queries = _items(_member(_member(collectors, "prometheus"), "queries"))
+    for index, query in enumerate(queries):
+        yield ("collectors", "prometheus", "queries", index, "service"), _member(query, "service")
+    receivers = _member(data, "receivers")
+    label_map = _member(_member(receivers, "alertmanager"), "label_map")
+    for label, values in _pairs(label_map):
+        for value, service_id in _pairs(values):
+            yield ("receivers", "alertmanager", "label_map", str(label), str(value)), service_id
+    tickets = _member(receivers, "tickets")
+    for desk in TicketMappings.model_fields:
+        for key, service_id in _pairs(_member(_member(tickets, desk), "service_map")):
+            yield ("receivers", "tickets", desk, "service_map", str(key)), service_id
+
+
+def _items(value: object) -> list[object]:
+    """The items of a raw list; nothing for anything else (its own check reports it)."""
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _pairs(value: object) -> list[tuple[object, object]]:
+    """The entries of a raw mapping; nothing for anything else (its own check reports it)."""
+    return list(value.items()) if isinstance(value, Mapping) else []
+
+
+def _unknown_service_problems(data: Mapping[Any, Any], problems: _Problems) -> None:
+    """Report service ids named by collectors and receivers that no service has."""
+    services = _items(data.get("services"))
+    known = {i for i in (_member(service, "id") for service in services) if isinstance(i, str)}
+    listed = ", ".join(sorted(known)) or "none configured"
+    for loc, service_id in _service_references(data):
+        # A value that is no service id at all gets the format's own error instead.
+        if isinstance(service_id, str) and _SLUG.fullmatch(service_id) and service_id not in known:
+            problems.add(loc, f"unknown service {service_id!r} (services: {listed})", service_id)
 
 
 def _reference_problems(data: Mapping[Any, Any], problems: _Problems) -> None:
@@ -1275,6 +1295,7 @@ class SlamonConfig(_Model):
         problems = _Problems(cls.__name__)
         if isinstance(data, Mapping):
             _reference_problems(data, problems)
+            _unknown_service_problems(data, problems)
         try:
             config: SlamonConfig = handler(data)
         except ValidationError as exc:
@@ -1282,7 +1303,6 @@ class SlamonConfig(_Model):
                 raise
             problems.extend(exc.errors())
             raise problems.error() from None
-        _collector_problems(config, problems)
         problems.raise_any()
         return config
 

@@ -24,7 +24,14 @@ from sla.availability import (
 from sla.calendar import Calendars
 from sla.capacity import CapacityKey, CapacitySample, CapacitySeries
 from sla.changes import ChangeRecord, ChangeTally, changes_ending_since, ended_in
-from sla.config import OutageFromProbes, ServiceConfig, SlamonConfig, TicketPolicy
+from sla.config import (
+    HeartbeatConfig,
+    OutageFromProbes,
+    ProbeConfig,
+    ServiceConfig,
+    SlamonConfig,
+    TicketPolicy,
+)
 from sla.continuity import ContinuityTest
 from sla.events import (
     CapacityData,
@@ -147,7 +154,10 @@ def stale_after(service: ServiceConfig | None, check: str) -> int:
     """Seconds of silence after which a failing check's outage stops growing."""
     interval = UNCONFIGURED_PROBE_INTERVAL
     if service is not None:
-        interval = next((p.interval for p in service.probes if p.name == check), interval)
+        # A heartbeat's check is its name, and a missed heartbeat is reported once an
+        # interval: a daily job is silent after days, not after the probes' default.
+        checks: list[ProbeConfig | HeartbeatConfig] = [*service.probes, *service.heartbeats]
+        interval = next((c.interval for c in checks if c.name == check), interval)
     return STALE_PROBE_INTERVALS * interval
 
 

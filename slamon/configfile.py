@@ -96,41 +96,51 @@ def parse_config_text(text: str, filename: str, base_dir: Path = Path()) -> Slam
     """Validate config `text`; `filename` names it in problems, `base_dir` anchors its paths."""
     document = _Document.parse(text, filename)
     problems = list(document.duplicates)
+    # Read before validating, so an unreadable file is reported with every other problem.
+    ics_holidays, ics_problems = _ics_holidays(document, base_dir)
+    problems.extend(ics_problems)
     try:
         config = SlamonConfig.model_validate(document.data)
     except ValidationError as exc:
         problems.extend(document.problem(error) for error in exc.errors())
     else:
-        config, ics_problems = _with_ics_holidays(config, document, base_dir)
-        problems.extend(ics_problems)
         if not problems:
-            return config
+            return _with_holidays(config, ics_holidays)
     raise ConfigFileError(problems)
 
 
-def _with_ics_holidays(
-    config: SlamonConfig, document: _Document, base_dir: Path
-) -> tuple[SlamonConfig, list[ConfigProblem]]:
-    """Merge each calendar's `holidays_ics` file (relative to the config file) into its holidays."""
+def _ics_holidays(
+    document: _Document, base_dir: Path
+) -> tuple[dict[str, set[date]], list[ConfigProblem]]:
+    """The days of each calendar's `holidays_ics` file (relative to the config file)."""
+    found: dict[str, set[date]] = {}
     problems: list[ConfigProblem] = []
-    calendars = dict(config.calendars)
-    for name, calendar in config.calendars.items():
-        if calendar.holidays_ics is None:
-            continue
-        ics_path = base_dir / calendar.holidays_ics
+    calendars = document.data.get("calendars") if isinstance(document.data, dict) else None
+    for name, calendar in calendars.items() if isinstance(calendars, dict) else ():
+        ics = calendar.get("holidays_ics") if isinstance(calendar, dict) else None
+        if not isinstance(ics, str):
+            continue  # absent, or a wrong type that validation reports
+        ics_path = base_dir / ics
         loc = ("calendars", name, "holidays_ics")
         try:
-            days = holidays_from_ics(ics_path.read_text(encoding="utf-8"))
+            found[str(name)] = holidays_from_ics(ics_path.read_text(encoding="utf-8"))
         except OSError as exc:
             problems.append(document.at(loc, f"cannot read {ics_path}: {exc.strerror or exc}"))
         except UnicodeDecodeError:
             problems.append(document.at(loc, f"{ics_path} is not UTF-8 text"))
         except ConfigError as exc:
             problems.append(document.at(loc, f"{ics_path}: {exc}"))
-        else:
-            holidays = sorted(set(calendar.holidays) | days)
-            calendars[name] = calendar.model_copy(update={"holidays": holidays})
-    return config.model_copy(update={"calendars": calendars}), problems
+    return found, problems
+
+
+def _with_holidays(config: SlamonConfig, ics_holidays: dict[str, set[date]]) -> SlamonConfig:
+    """`config` with each calendar's ICS holidays merged into its listed ones."""
+    calendars = dict(config.calendars)
+    for name, days in ics_holidays.items():
+        calendar = calendars[name]
+        holidays = sorted(set(calendar.holidays) | days)
+        calendars[name] = calendar.model_copy(update={"holidays": holidays})
+    return config.model_copy(update={"calendars": calendars})
 
 
 def _field_path(parts: Sequence[str | int]) -> str:

@@ -88,15 +88,26 @@ class TicketRecordMapper:
             time = self._instant(record, mapping.updated)
             return [event(time, self._status(raw_status), self._responded(record, raw_status))]
         columns = mapping.summary
-        events = [event(self._instant(record, columns.created), "new", False)]
+        created = self._instant(record, columns.created)
+        events = [event(created, "new", False)]
         later: list[tuple[str | None, TicketStatus, bool]] = [
             (columns.responded, "in_progress", True),
             (columns.resolved, "resolved", False),
             (columns.closed, "closed", False),
         ]
+        # Out of order, the lifecycle would start at its latest step and count a response
+        # or resolution as met at once.
+        earliest = (columns.created, created)
         for path, status, responded in later:
             if path is not None and text(lookup(record, path), path) is not None:
-                events.append(event(self._instant(record, path), status, responded))
+                at = self._instant(record, path)
+                if at < earliest[1]:
+                    raise FieldError(
+                        path, f"{at.isoformat()} is before {earliest[0]} {earliest[1].isoformat()}"
+                    )
+                if status != "in_progress":
+                    earliest = (path, at)
+                events.append(event(at, status, responded))
         return events
 
     def _required(self, record: Mapping[str, Any], path: str) -> str:

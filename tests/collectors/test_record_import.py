@@ -222,3 +222,12 @@ def test_nothing_is_yielded_before_the_whole_file_is_checked(tmp_path: Path) -> 
     events = import_records(path, RecordKind.CHANGE, services=SERVICES)
     with pytest.raises(RecordImportError, match="row 6: status: "):
         next(events)
+
+
+def test_a_cell_over_several_lines_does_not_shift_the_row_numbers(tmp_path: Path) -> None:
+    # Row 6 holds a cell over two lines of the file; the bad row after it is row 7.
+    wrapped = 'checkout,CHG-3,normal,failed,2026-03-05T22:00:00Z,2026-03-05T23:00:00Z,"INC\n-9",\n'
+    bad = "checkout,CHG-9,normal,done,2026-03-09T22:00:00Z,2026-03-09T23:00:00Z,,\n"
+    path = write(tmp_path, "changes.csv", CHANGES_CSV + wrapped + bad)
+    with pytest.raises(RecordImportError, match=r"changes\.csv: row 7: status: "):
+        list(import_records(path, RecordKind.CHANGE, services=SERVICES))

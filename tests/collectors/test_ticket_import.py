@@ -184,11 +184,50 @@ def test_nothing_is_yielded_before_the_whole_file_is_checked(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        # Resolved the day before it was created.
+        (
+            "2026-02-10T10:00:00Z,2026-02-10T10:12:00Z,2026-02-09T13:30:00Z,",
+            "row 3, column 'resolved': 2026-02-09T13:30:00+00:00 is before created "
+            "2026-02-10T10:00:00+00:00",
+        ),
+        (
+            "2026-02-10T10:00:00Z,2026-02-10T09:12:00Z,,",
+            "row 3, column 'first_response': 2026-02-10T09:12:00+00:00 is before created",
+        ),
+        (
+            "2026-02-10T10:00:00Z,,2026-02-10T13:30:00Z,2026-02-10T12:00:00Z",
+            "row 3, column 'closed': 2026-02-10T12:00:00+00:00 is before resolved "
+            "2026-02-10T13:30:00+00:00",
+        ),
+    ],
+)
+def test_a_summary_row_out_of_order_is_refused(tmp_path: Path, row: str, message: str) -> None:
+    mapping = load_ticket_mapping(PAYLOADS / "tickets_summary.yaml")
+    good = (PAYLOADS / "tickets_summary.csv").read_text().splitlines()[:2]
+    path = write(tmp_path, "summary.csv", "\n".join([*good, f"INC-9,checkout,P1,Incident,,{row}"]))
+    with pytest.raises(TicketImportError) as caught:
+        list(import_tickets(path, mapping, services=SERVICES))
+    assert str(caught.value).startswith(f"{path}: {message}")
+
+
+def test_a_cell_over_several_lines_does_not_shift_the_row_numbers(tmp_path: Path) -> None:
+    mapping = load_ticket_mapping(PAYLOADS / "tickets_history.yaml")
+    # Row 2's response spans three lines of the file, as exports of descriptions do.
+    spans = 'CHK-1,checkout,P2,New,2026-02-03 08:00,"Looking into it.\nSee the log.\nBye"\n'
+    path = write(tmp_path, "wrapped.csv", HEADER + spans + "CHK-1,checkout,P2,Nope,2026-02-03,\n")
+    with pytest.raises(TicketImportError, match=r"wrapped\.csv: row 3, column 'Status'"):
+        list(import_tickets(path, mapping, services=SERVICES))
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("status_map: {Done: finished}\n", "status_map.Done: Input should be 'new', "),
         ("summary: {resolved: done}\n", "summary.created: required field missing"),
-        ("ticket_id: [\n", "cannot read the ticket mapping: "),
+        # One line with the position, not pyyaml's drawing over several.
+        ("ticket_id: [\n", ":2:1: invalid YAML in the ticket mapping: expected the node content"),
         ("tiket_id: key\n", "tiket_id: Extra inputs are not permitted"),
     ],
 )
@@ -196,8 +235,9 @@ def test_a_bad_mapping_file_names_the_field(tmp_path: Path, text: str, message: 
     path = write(tmp_path, "mapping.yaml", text)
     with pytest.raises(TicketImportError) as caught:
         load_ticket_mapping(path)
-    assert str(caught.value).startswith(f"{path}: ")
+    assert str(caught.value).startswith(f"{path}:")
     assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 def test_an_empty_mapping_file_is_the_generic_mapping(tmp_path: Path) -> None:

@@ -322,3 +322,41 @@ def test_a_missing_or_broken_holidays_ics_names_the_yaml_line(tmp_path: Path) ->
         load_config(config_path)
     (problem,) = broken.value.problems
     assert problem.line == 6 and "never closed" in problem.message
+
+
+def test_a_missing_holidays_ics_is_reported_with_the_other_problems(tmp_path: Path) -> None:
+    config_path = tmp_path / "slamon.yaml"
+    config_path.write_text(CALENDAR_WITH_ICS.replace("Europe/Berlin", "Europe/Berln"))
+    with pytest.raises(ConfigFileError) as caught:
+        load_config(config_path)
+    assert [(p.line, p.field) for p in caught.value.problems] == [
+        (3, "calendars.office.timezone"),
+        (6, "calendars.office.holidays_ics"),
+    ]
+
+
+def test_every_service_named_outside_services_must_exist_and_is_reported_with_the_rest() -> None:
+    text = """\
+services:
+  - id: checkout
+    name: Checkout
+    probes: [{name: home, http: "http://checkout/", interval: 0s}]
+collectors:
+  host: {services: [checkout, nosvc]}
+  prometheus:
+    url: http://prometheus:9090
+    queries: [{service: ghost, name: up, query: up, kind: probe}]
+receivers:
+  alertmanager:
+    label_map: {job: {web: checkout, batch: ghost}}
+  tickets:
+    jira: {service_map: {CHK: checkout, OLD: retired}}
+"""
+    listed = "(services: checkout)"
+    assert problems_in_text(text) == [
+        (4, 63, "services[0].probes[0].interval", "must be greater than 0, got '0s'"),
+        (6, 31, "collectors.host.services[1]", f"unknown service 'nosvc' {listed}"),
+        (9, 25, "collectors.prometheus.queries[0].service", f"unknown service 'ghost' {listed}"),
+        (12, 45, "receivers.alertmanager.label_map.job.batch", f"unknown service 'ghost' {listed}"),
+        (14, 46, "receivers.tickets.jira.service_map.OLD", f"unknown service 'retired' {listed}"),
+    ]

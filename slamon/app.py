@@ -499,7 +499,10 @@ def run_collectors(
 ) -> None:
     """The collector process: every configured collector until `stop`."""
     transport = transport or open_transport(config.transport, backoff=COLLECTOR_BACKOFF)
-    collectors = CollectorService(config, transport, base_dir)
+    _collect(CollectorService(config, transport, base_dir), stop, console)
+
+
+def _collect(collectors: CollectorService, stop: threading.Event, console: Console) -> None:
     console.print(f"collecting: {collectors.describe()}")
     try:
         collectors.run(stop, console)
@@ -522,11 +525,14 @@ def run_all(
         if config.transport.kind == "embedded"
         else open_transport(config.transport, backoff=COLLECTOR_BACKOFF)
     )
+    # Built before anything starts: a missing secret or a spool in use stops the process
+    # with its one error line, not after /metrics has been announced.
+    collectors = CollectorService(config, collecting_via, base_dir)
     failures: list[BaseException] = []
 
     def collect() -> None:
         try:
-            run_collectors(config, stop, console, collecting_via, base_dir)
+            _collect(collectors, stop, console)
         except BaseException as exc:
             # Without its collectors the process would report figures from stale evidence.
             failures.append(exc)
@@ -560,6 +566,8 @@ def _progress(console: Console) -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        # A bar in a log file or pipe is noise (and left an empty line there).
+        disable=not console.is_terminal,
     )
 
 
@@ -610,8 +618,11 @@ def ingest_files(
     producer.close()
     dead_letters.close()
     stored = _store_if_embedded(config, transport, base_dir)
+    # The embedded transport's topics live as long as the process: there the lines listed
+    # above, still in their files, are the record of what was rejected.
+    kept = "listed above" if stored is not None else f"to {dlq_topic(prefix)}"
     console.print(
-        f"published {published} events, {rejected} rejected to {dlq_topic(prefix)}"
+        f"published {published} events, {rejected} rejected {kept}"
         + ("" if stored is None else f", {stored} new events stored in {config.store.path}")
     )
     return IngestSummary(published, rejected, stored)

@@ -62,10 +62,19 @@ app = typer.Typer(
     help="Service-level monitoring and SLA pipeline.",
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+# Messages are single lines even in a log file or cron mail, where rich would wrap at 80.
+console = Console(stderr=True, soft_wrap=True)
+# Tables sent to a file or a pipe keep their natural width instead of being cut at 80 columns.
+_UNCUT_WIDTH = 10_000
 _state = {"debug": False}
 # The project has no public URL: point --runbook-url at wherever your copy is served.
 RUNBOOK_URL = "examples/runbook.md"
+
+
+def _table_console() -> Console:
+    """stdout for tables: the terminal's width, or uncut when it is not a terminal."""
+    terminal = Console()
+    return terminal if terminal.is_terminal else Console(width=_UNCUT_WIDTH)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="slamon YAML config file.")]
 BootstrapOption = Annotated[
@@ -97,7 +106,10 @@ def _load(config: Path, bootstrap: str | None = None) -> SlamonConfig:
             {**settings, "kind": "kafka", "bootstrap": bootstrap}
         )
     except ValidationError as exc:
-        raise ConfigError(f"--bootstrap {bootstrap!r}: {exc.errors()[0]['msg']}") from None
+        error = exc.errors()[0]
+        # Our own validators' words, without pydantic's "Value error, " in front.
+        reason = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+        raise ConfigError(f"--bootstrap {bootstrap!r}: {reason}") from None
     return loaded.model_copy(update={"transport": kafka})
 
 
@@ -248,7 +260,7 @@ def compute_command(
         with source:
             document = explain(loaded, source, target, window, instant)
         if output is OutputFormat.TABLE:
-            Console().print(*render_explain_tables(document))
+            _table_console().print(*render_explain_tables(document))
         else:
             sys.stdout.write(render_explain_json(document))
         return
@@ -257,7 +269,7 @@ def compute_command(
         listed = output is OutputFormat.JSON
         figures = figures_in_batches(loaded, source, window, instant, listed=listed)
         if output is OutputFormat.TABLE:
-            Console().print(render_table(figures, window))
+            _table_console().print(render_table(figures, window))
         elif output is OutputFormat.JSON:
             write_json(figures, window, min(instant, window.end), sys.stdout)
         else:

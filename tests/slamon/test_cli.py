@@ -31,7 +31,7 @@ def slamon(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=timeout,
         check=False,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin"},
     )
 
 
@@ -73,8 +73,32 @@ def test_bad_bootstrap_is_a_one_line_config_error() -> None:
     result = slamon("run", "-c", str(REPO / "examples" / "minimal.yaml"), "--bootstrap", "nope")
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "error: --bootstrap 'nope': Value error, invalid address 'nope': expected host:port"
+        "error: --bootstrap 'nope': invalid address 'nope': expected host:port"
     )
+
+
+def test_a_missing_secret_stops_run_before_anything_is_served(
+    tmp_path: Path, write_config: Callable[[dict[str, Any]], Path], free_port: Callable[[], int]
+) -> None:
+    config = write_config(
+        {
+            "transport": {"kind": "embedded"},
+            "store": {"path": str(tmp_path / "secret.duckdb")},
+            "exporter": {"listen": f"127.0.0.1:{free_port()}"},
+            "receivers": {
+                "listen": f"127.0.0.1:{free_port()}",
+                "auth": {"jira": {"token_env": "SLAMON_TEST_TOKEN_NEVER_SET"}},
+            },
+            "services": [{"id": "shop", "name": "Shop"}],
+        }
+    )
+    result = slamon("run", "-c", str(config))
+    assert result.returncode == 1
+    # One line, and no "metrics: http://..." before it as if the process had started.
+    assert result.stderr.splitlines() == [
+        "error: receivers.auth.jira: environment variable SLAMON_TEST_TOKEN_NEVER_SET "
+        "is not set or empty"
+    ]
 
 
 def test_ingest_into_the_embedded_store_dead_letters_bad_lines(
@@ -104,9 +128,13 @@ def test_ingest_into_the_embedded_store_dead_letters_bad_lines(
 
     result = slamon("ingest", "-c", str(config), str(events))
     assert result.returncode == 1  # some lines were rejected: scripts must notice
-    assert f"{events}:2: not_json:" in result.stderr
-    assert f"{events}:7: missing_field:" in result.stderr
-    assert "published 6 events, 2 rejected to slamon.dlq, 5 new events stored" in result.stderr
+    # One line each, whatever their length, for grep and cut in a log.
+    rejections = [line for line in result.stderr.splitlines() if line.startswith(str(events))]
+    assert [line.split(": ")[0] for line in rejections] == [f"{events}:2", f"{events}:7"]
+    assert rejections[1] == f"{events}:7: missing_field: type: required field missing"
+    assert result.stderr.splitlines()[-1] == (
+        f"published 6 events, 2 rejected listed above, 5 new events stored in {store_path}"
+    )
     with EventStore(store_path, read_only=True) as store:
         assert store.counts_by_type() == {PROBE: 5}
 

@@ -1,4 +1,8 @@
-"""The demo's bundled history: three months of generated events for the services of a config.
+"""The demo's bundled history: seven months of generated events for the services of a config.
+
+`slamon demo` loads the seven full calendar months before the current one plus the current
+month to date (`generate_history(..., months=7)`); `generate_history` and
+`python -m slamon.demodata` default to three.
 
 The history is a pure function of (config, seed, `now` truncated to the hour): randomness comes
 from generators seeded per service, topic and month, and every event id is a uuid5 of the seed

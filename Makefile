@@ -13,6 +13,9 @@ BROKER := ops/kafka/broker.sh
 KAFKA_DIR := var/kafka
 KAFKA_TEST_DIR := var/kafka-test
 PYTEST_ARGS ?=
+# Two pytest workers (pytest-xdist): most tests wait on servers and brokers, so two halve
+# the suite on two cores. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 DEMO_ARGS ?=
 BENCH_DIR := var/bench
 KAFKA_SOAK_DIR := var/kafka-soak
@@ -52,7 +55,7 @@ test: venv prometheus report-tools
 	rm -rf $(KAFKA_TEST_DIR)
 	bootstrap=$$(bash $(BROKER) start --dir $(KAFKA_TEST_DIR) | tail -n 1)
 	trap 'bash $(BROKER) stop --dir $(KAFKA_TEST_DIR)' EXIT
-	SLAMON_KAFKA_BOOTSTRAP=$$bootstrap $(BIN)/pytest -q $(PYTEST_ARGS)
+	SLAMON_KAFKA_BOOTSTRAP=$$bootstrap $(BIN)/pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -184,7 +184,9 @@ class IngestLoop:
         self.dlq_topic = dlq_topic(topic_prefix)
         self.on_batch = on_batch
         transport.ensure_topics([*self.topics, self.dlq_topic])
-        self._consumer: Consumer = transport.consumer(pipeline_config.group_id, self.topics)
+        self._consumer: Consumer = transport.consumer(
+            pipeline_config.group_id, self.topics, instance_id=pipeline_config.instance_id
+        )
         self._dead_letters = DeadLetterQueue(transport.producer(idempotent=False), self.dlq_topic)
 
     def run_once(self) -> BatchResult:

@@ -173,6 +173,15 @@ def _check_topic_prefix(prefix: str) -> str:
     return prefix
 
 
+def _check_instance_id(instance_id: str) -> str:
+    # Kafka's rule for a group.instance.id is its rule for topic names.
+    if not _TOPIC_PREFIX.fullmatch(instance_id) or len(instance_id) > 249:
+        raise ValueError(
+            f"invalid instance id {instance_id!r}: use up to 249 letters, digits, '.', '_', '-'"
+        )
+    return instance_id
+
+
 def _check_env_name(name: str) -> str:
     if not _ENV_NAME.fullmatch(name):
         raise ValueError(
@@ -183,6 +192,7 @@ def _check_env_name(name: str) -> str:
 
 
 TopicPrefix = Annotated[str, AfterValidator(_check_topic_prefix)]
+InstanceId = Annotated[str, AfterValidator(_check_instance_id)]
 ListenAddress = Annotated[str, AfterValidator(_check_listen)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 HostPort = Annotated[str, AfterValidator(_check_host_port)]
@@ -664,6 +674,9 @@ class PipelineConfig(_Model):
     """Tuning of the ingest loop."""
 
     group_id: str = Field(default="slamon-pipeline", min_length=1)
+    instance_id: InstanceId | None = None
+    """Kafka static membership (`group.instance.id`): a worker restarted under the same id
+    gets its partitions back at once, without a rebalance; one id per worker."""
     # Upper bound only: a poll takes what the client has fetched and never waits to fill a
     # batch, so a large bound costs no freshness while a backlog is stored 3x cheaper.
     batch_size: int = Field(default=10_000, ge=1)

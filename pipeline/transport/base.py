@@ -100,14 +100,28 @@ class Transport(Protocol):
         live with duplicates, such as the dead-letter queue.
         """
 
-    def consumer(self, group_id: str, topics: list[str]) -> Consumer:
-        """A new consumer of `topics` in group `group_id`, starting at the committed offsets."""
+    def consumer(
+        self, group_id: str, topics: list[str], *, instance_id: str | None = None
+    ) -> Consumer:
+        """A new consumer of `topics` in group `group_id`, starting at the committed offsets.
+
+        With `instance_id` the member is static (Kafka's `group.instance.id`): restarted
+        under the same id it takes its partitions back without a rebalance.
+        """
 
     def ensure_topics(self, topics: list[str]) -> None:
         """Create the topics that do not exist yet."""
 
     def partition_of(self, key: str) -> int:
         """The partition a record keyed `key` goes to, in a topic this transport created."""
+
+
+def fenced(group_id: str, instance_id: str | None) -> TransportError:
+    """The error of a static member pushed out by another joining under its instance id."""
+    return TransportError(
+        f"another consumer joined group {group_id!r} under instance id {instance_id!r}: "
+        "give each pipeline worker its own pipeline.instance_id"
+    )
 
 
 def same_partitions(assigned: dict[str, set[int]]) -> frozenset[int]:

@@ -22,6 +22,7 @@ from pipeline.transport.base import (
     Headers,
     Message,
     RecordRejectedError,
+    fenced,
     same_partitions,
 )
 from pipeline.transport.kafka import (
@@ -52,7 +53,6 @@ REBALANCE_CODES = frozenset(
         KafkaError.REBALANCE_IN_PROGRESS,
         KafkaError.ILLEGAL_GENERATION,
         KafkaError.UNKNOWN_MEMBER_ID,
-        KafkaError.FENCED_INSTANCE_ID,
         KafkaError._ASSIGNMENT_LOST,
     }
 )
@@ -194,8 +194,10 @@ class ConfluentConsumer:
         *,
         backoff: Backoff,
         session_timeout_s: int,
+        instance_id: str | None = None,
     ) -> None:
         self._backoff = backoff
+        self._group_id, self._instance_id = group_id, instance_id
         settings: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
             "client.id": client_id,
@@ -210,6 +212,8 @@ class ConfluentConsumer:
             "reconnect.backoff.max.ms": backoff.max_ms,
             "logger": log,
         }
+        if instance_id is not None:
+            settings["group.instance.id"] = instance_id
         self._consumer = confluent_kafka.Consumer(settings)
         backoff.run(
             f"connecting a Kafka consumer of group {group_id!r} to {bootstrap}",
@@ -259,8 +263,12 @@ class ConfluentConsumer:
         return batch
 
     def _client_error(self, error: KafkaError) -> None:
-        if error.fatal():
-            raise TransportError(f"Kafka consumer failed: {error}")
+        # librdkafka reports a fatal error as a _FATAL event whose fatal() is false, and keeps
+        # the cause (such as a fenced instance id) only in its text.
+        if error.fatal() or error.code() == KafkaError._FATAL:
+            if self._instance_id is not None and "fenced" in error.str():
+                raise fenced(self._group_id, self._instance_id)
+            raise TransportError(f"Kafka consumer failed: {error.str()}")
         now = time.monotonic()
         if now >= self._next_error_log_at:
             self._next_error_log_at = now + ERROR_LOG_INTERVAL_S
@@ -271,6 +279,8 @@ class ConfluentConsumer:
         try:
             self._backoff.run("committing Kafka offsets", self._commit, (_RetriableError,))
         except KafkaException as exc:
+            if _kafka_error(exc).code() == KafkaError.FENCED_INSTANCE_ID:
+                raise fenced(self._group_id, self._instance_id) from exc
             if _kafka_error(exc).code() not in REBALANCE_CODES:
                 raise TransportError(f"Kafka commit failed: {_kafka_error(exc)}") from exc
             # The group rebalanced: the new owner of the partitions gets these records again

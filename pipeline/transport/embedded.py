@@ -166,8 +166,13 @@ class EmbeddedTransport:
         """A producer appending to this transport's logs, each record exactly once."""
         return EmbeddedProducer(self._broker)
 
-    def consumer(self, group_id: str, topics: list[str]) -> EmbeddedConsumer:
-        """A consumer in `group_id` starting at the group's committed offsets."""
+    def consumer(
+        self, group_id: str, topics: list[str], *, instance_id: str | None = None
+    ) -> EmbeddedConsumer:
+        """A consumer in `group_id` starting at the group's committed offsets.
+
+        `instance_id` changes nothing here: members of a group do not split partitions.
+        """
         return EmbeddedConsumer(self._broker, group_id, topics)
 
     def partition_of(self, key: str) -> int:

@@ -21,6 +21,7 @@ from pipeline.transport.base import (
     Message,
     Producer,
     RecordRejectedError,
+    fenced,
     same_partitions,
 )
 from sla.errors import TransportError
@@ -153,8 +154,10 @@ class KafkaTransportConsumer:
         *,
         backoff: Backoff,
         session_timeout_s: int,
+        instance_id: str | None = None,
     ) -> None:
         self._backoff = backoff
+        self._group_id, self._instance_id = group_id, instance_id
         self._consumer: Any = backoff.run(
             f"connecting a Kafka consumer of group {group_id!r} to {bootstrap}",
             lambda: kafka.KafkaConsumer(
@@ -162,6 +165,7 @@ class KafkaTransportConsumer:
                 bootstrap_servers=bootstrap,
                 client_id=client_id,
                 group_id=group_id,
+                group_instance_id=instance_id,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 session_timeout_ms=session_timeout_s * 1000,
@@ -187,6 +191,8 @@ class KafkaTransportConsumer:
                 polled = self._consumer.poll(
                     timeout_ms=timeout_ms, max_records=max_records - len(batch)
                 )
+            except kafka_errors.FencedInstanceIdError as exc:
+                raise fenced(self._group_id, self._instance_id) from exc
             except kafka_errors.KafkaError as exc:
                 raise TransportError(f"Kafka poll failed: {exc!r}") from exc
             if not polled:
@@ -220,6 +226,8 @@ class KafkaTransportConsumer:
             # The group rebalanced: the new owner of the partitions gets these records again
             # and the idempotent store ignores them, so this is not worth stopping for.
             log.warning("Kafka offsets not committed during a rebalance: %r", exc)
+        except kafka_errors.FencedInstanceIdError as exc:
+            raise fenced(self._group_id, self._instance_id) from exc
         except kafka_errors.KafkaError as exc:
             raise TransportError(f"Kafka commit failed: {exc!r}") from exc
 
@@ -268,8 +276,10 @@ class KafkaCluster:
             self.bootstrap, self.client_id, self.backoff, idempotent=idempotent
         )
 
-    def consumer(self, group_id: str, topics: list[str]) -> Consumer:
-        """A new member of `group_id` subscribed to `topics`."""
+    def consumer(
+        self, group_id: str, topics: list[str], *, instance_id: str | None = None
+    ) -> Consumer:
+        """A new member of `group_id` subscribed to `topics`; static with `instance_id`."""
         return self.consumer_class(
             self.bootstrap,
             self.client_id,
@@ -277,6 +287,7 @@ class KafkaCluster:
             topics,
             backoff=self.backoff,
             session_timeout_s=self.session_timeout_s,
+            instance_id=instance_id,
         )
 
     def partition_of(self, key: str) -> int:

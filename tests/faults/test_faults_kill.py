@@ -29,7 +29,13 @@ def test_sigkill_at_random_points_stores_each_event_once(
 ) -> None:
     stream = faults.stream(distinct=distinct, duplicates=duplicates, seed=kills)
     # Batches small enough that kills land between many store commits and offset commits.
-    config = faults.config(kafka_bootstrap, stream.services, pipeline={"batch_size": 1000})
+    # A static member: each restart takes the partitions back at once instead of waiting
+    # out the killed process's session (20 x 6 s), which also exercises pipeline.instance_id.
+    config = faults.config(
+        kafka_bootstrap,
+        stream.services,
+        pipeline={"batch_size": 1000, "instance_id": "killed-and-restarted"},
+    )
     faults.publish(config, stream)
 
     # The last tenth of the stream is left as room for the kills drawn close to each other.

@@ -210,8 +210,11 @@ class WrappedTransport:
     def producer(self, *, idempotent: bool = True) -> Producer:
         return self._transport.producer(idempotent=idempotent)
 
-    def consumer(self, group_id: str, topics: list[str]) -> Consumer:
-        self.consumers.append(self._wrap(self._transport.consumer(group_id, topics)))
+    def consumer(
+        self, group_id: str, topics: list[str], *, instance_id: str | None = None
+    ) -> Consumer:
+        consumer = self._transport.consumer(group_id, topics, instance_id=instance_id)
+        self.consumers.append(self._wrap(consumer))
         return self.consumers[-1]
 
     def ensure_topics(self, topics: list[str]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -19,6 +21,7 @@ from pipeline.transport import (
     Consumer,
     KafkaTransport,
     Message,
+    Producer,
     Transport,
     open_transport,
 )
@@ -329,3 +332,86 @@ def test_the_garbage_collector_runs_while_a_poll_waits(
     assert seen == {True}
     assert [m.value for m in received] == [b"{}"]
     assert gc.isenabled()
+
+
+# A member of `group` that reads the 10 records of `topic`, commits, says so and waits to be
+# killed: a crash that leaves no LeaveGroup behind.
+STATIC_MEMBER = """
+import sys, time
+from pipeline.transport import KAFKA_CLIENTS
+bootstrap, client, group, topic, instance = sys.argv[1:]
+transport = KAFKA_CLIENTS[client](bootstrap, partitions=3, session_timeout_s=60)
+member = transport.consumer(group, [topic], instance_id=instance)
+read = 0
+while read < 10:
+    read += len(member.poll_batch(100, 0.5))
+member.commit()
+print("committed", flush=True)
+time.sleep(600)
+"""
+
+
+def static_group(
+    bootstrap: str, client: str, name: str, session_timeout_s: int
+) -> tuple[Transport, Producer, str, str]:
+    """A transport on `client`, a producer, and a fresh topic and group for static members."""
+    transport = KAFKA_CLIENTS[client](
+        bootstrap, partitions=PARTITIONS, session_timeout_s=session_timeout_s
+    )
+    topic = f"{name}.availability"
+    transport.ensure_topics([topic])
+    return transport, transport.producer(), topic, f"{name}-g"
+
+
+@pytest.mark.kafka
+def test_a_static_member_killed_and_restarted_resumes_without_waiting_out_its_session(
+    kafka_bootstrap: str, kafka_client: str, unique_name: str
+) -> None:
+    transport, producer, topic, group = static_group(kafka_bootstrap, kafka_client, unique_name, 60)
+    for i in range(10):
+        producer.send(topic, f"svc-{i}", f"old-{i}".encode())
+    producer.flush(10)
+    child = subprocess.Popen(
+        [sys.executable, "-c", STATIC_MEMBER, kafka_bootstrap, kafka_client, group, topic, "w1"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "committed\n"
+    finally:
+        child.kill()
+        child.wait()
+    for i in range(5):
+        producer.send(topic, f"svc-{i}", f"new-{i}".encode())
+    producer.flush(10)
+    producer.close()
+
+    # A new dynamic member would wait out the dead one's 60 s session before the group
+    # rebalanced; under the same instance id it takes the partitions over at once.
+    restarted = transport.consumer(group, [topic], instance_id="w1")
+    seen = drain(restarted, 5, timeout_s=30)
+    restarted.close()
+    assert sorted(m.value for m in seen) == sorted(f"new-{i}".encode() for i in range(5))
+
+
+@pytest.mark.kafka
+def test_a_second_member_under_the_same_instance_id_fences_the_first(
+    kafka_bootstrap: str, kafka_client: str, unique_name: str
+) -> None:
+    transport, producer, topic, group = static_group(kafka_bootstrap, kafka_client, unique_name, 10)
+    producer.send(topic, "svc", b"x")
+    producer.flush(10)
+    producer.close()
+    first = transport.consumer(group, [topic], instance_id="w1")
+    assert len(drain(first, 1)) == 1
+    second = transport.consumer(group, [topic], instance_id="w1")
+    second.poll_batch(100, 3.0)
+    # Two processes given one id: the older one stops with an error, not silently.
+    with pytest.raises(TransportError, match=r"another consumer joined .* instance id .w1."):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            first.poll_batch(100, 0.5)
+            first.commit()
+    second.close()
+    first.close()

@@ -360,3 +360,21 @@ receivers:
         (12, 45, "receivers.alertmanager.label_map.job.batch", f"unknown service 'ghost' {listed}"),
         (14, 46, "receivers.tickets.jira.service_map.OLD", f"unknown service 'retired' {listed}"),
     ]
+
+
+def test_an_instance_id_kafka_would_refuse_is_reported_and_a_valid_one_kept() -> None:
+    assert problems_in_text("pipeline:\n  instance_id: worker 1\n") == [
+        (
+            2,
+            16,
+            "pipeline.instance_id",
+            "invalid instance id 'worker 1': use up to 249 letters, digits, '.', '_', '-'",
+        )
+    ]
+    assert problems_in_text(f"pipeline:\n  instance_id: {'w' * 250}\n")[0][2:] == (
+        "pipeline.instance_id",
+        f"invalid instance id {'w' * 250!r}: use up to 249 letters, digits, '.', '_', '-'",
+    )
+    config = parse_config_text("pipeline:\n  instance_id: pipeline-1.eu_west\n", "inline.yaml")
+    assert config.pipeline.instance_id == "pipeline-1.eu_west"
+    assert parse_config_text("{}\n", "inline.yaml").pipeline.instance_id is None

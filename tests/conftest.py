@@ -23,6 +23,9 @@ import pyarrow.fs as pafs
 import pytest
 import yaml
 
+from sla.config import SlamonConfig
+from slamon.configfile import load_config
+
 REPO = Path(__file__).resolve().parent.parent
 BROKER_SH = REPO / "ops" / "kafka" / "broker.sh"
 S3PROXY_SH = REPO / "ops" / "s3" / "s3proxy.sh"
@@ -232,6 +235,26 @@ def prometheus_server(
     for process in processes:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def demo_config() -> Callable[[Path], SlamonConfig]:
+    """The demo config with its store and report packs moved into a directory.
+
+    examples/demo.yaml keeps both under var/demo of the working directory, where a pipeline
+    built from it in a test would write `make demo`'s store and monthly packs.
+    """
+
+    def moved(directory: Path) -> SlamonConfig:
+        demo = load_config(REPO / "examples" / "demo.yaml")
+        return demo.model_copy(
+            update={
+                "store": demo.store.model_copy(update={"path": str(directory / "slamon.duckdb")}),
+                "reports": demo.reports.model_copy(update={"out_dir": str(directory / "reports")}),
+            }
+        )
+
+    return moved
 
 
 @pytest.fixture

@@ -670,11 +670,11 @@ LABEL_VALUES = [
 
 
 @pytest.fixture(scope="module")
-def exposition(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def exposition(
+    tmp_path_factory: pytest.TempPathFactory, demo_config: Callable[[Path], SlamonConfig]
+) -> Iterator[str]:
     """/metrics of a pipeline whose events carry quotes, backslashes and newlines in labels."""
-    demo = load_config(REPO / "examples" / "demo.yaml")
-    store = tmp_path_factory.mktemp("labels") / "slamon.duckdb"
-    config = demo.model_copy(update={"store": StoreConfig(path=str(store))})
+    config = demo_config(tmp_path_factory.mktemp("labels"))
     now = datetime.now(UTC).replace(microsecond=0)
     expiry = (now + timedelta(days=40)).isoformat()
     events = []

@@ -15,10 +15,9 @@ from prometheus_client import CollectorRegistry
 from collectors.publisher import EventPublisher
 from pipeline.exporter import MetricsServer
 from pipeline.transport import EmbeddedTransport
-from sla.config import StoreConfig
+from sla.config import SlamonConfig
 from sla.events import PROBE, new_event
 from slamon.app import PipelineService
-from slamon.configfile import load_config
 from slamon.demodata import generate_history
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,11 +25,11 @@ pytestmark = pytest.mark.prometheus
 
 
 @pytest.fixture(scope="module")
-def exposition(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def exposition(
+    tmp_path_factory: pytest.TempPathFactory, demo_config: Callable[[Path], SlamonConfig]
+) -> Iterator[str]:
     """/metrics of a pipeline that stored a month of demo history and one live batch."""
-    demo = load_config(REPO / "examples" / "demo.yaml")
-    store = tmp_path_factory.mktemp("lint") / "slamon.duckdb"
-    config = demo.model_copy(update={"store": StoreConfig(path=str(store))})
+    config = demo_config(tmp_path_factory.mktemp("lint"))
     now = datetime.now(UTC)
     transport = EmbeddedTransport()
     registry = CollectorRegistry()

@@ -99,6 +99,8 @@ def test_probe_outage_flows_from_kafka_to_metrics(
                 "partitions": 2,
             },
             "store": {"path": str(store_path)},
+            # The default, var/spool, is relative to the working directory: the repository.
+            "spool": {"path": str(store_path.parent / "spool")},
             "exporter": {"listen": f"127.0.0.1:{port}"},
             "pipeline": {
                 "group_id": unique_name,

@@ -133,7 +133,8 @@ def _stop_on_signals(duration: float | None) -> threading.Event:
 def validate(config: Annotated[Path, typer.Argument(help="Config file to check.")]) -> None:
     """Check a config file; print every problem with file, line and field."""
     loaded = _load(config)
-    console.print(
+    # The verdict is the command's output (problems are errors, on stderr), as promtool does.
+    Console(soft_wrap=True).print(
         f"[green]ok[/green] {config}: {len(loaded.services)} services, "
         f"{len(loaded.calendars)} calendars, transport {loaded.transport.kind}"
     )

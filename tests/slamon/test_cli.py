@@ -39,7 +39,8 @@ def test_validate_accepts_the_examples() -> None:
     for example in ("minimal.yaml", "demo.yaml", "compose.yaml"):
         result = slamon("validate", str(REPO / "examples" / example))
         assert result.returncode == 0, result.stderr
-        assert result.stderr.startswith("ok ")
+        assert result.stdout.startswith(f"ok {REPO / 'examples' / example}: ")
+        assert result.stderr == ""
 
 
 def test_validate_prints_each_problem_with_file_line_and_field(tmp_path: Path) -> None:
